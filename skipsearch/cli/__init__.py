@@ -1,0 +1,44 @@
+"""The ``skipsearch`` command line (Typer). Sub-commands live in one module per area."""
+
+from __future__ import annotations
+
+import sys
+from typing import NoReturn
+
+import typer
+from typer.exceptions import TyperException
+
+from skipsearch.cli import _topology
+from skipsearch.errors import UserError
+
+app = typer.Typer(
+    name="skipsearch",
+    help="Architecture search and analysis for skip-connection topologies.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+_topology.register(app)
+
+
+def main() -> None:
+    """Entry point: bad input becomes one line on stderr and exit code 2, never a traceback."""
+    try:
+        code = app(standalone_mode=False)
+    except UserError as exc:
+        _fail(str(exc))
+    except TyperException as exc:  # click's usage errors: unknown option, bad value, ...
+        if isinstance(exc, typer.Abort):
+            _fail("aborted", 130)
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        if not message:  # no arguments at all: help was printed
+            sys.exit(0)
+        _fail(message, getattr(exc, "exit_code", 2))
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(code)

@@ -1,0 +1,33 @@
+"""Building PyTorch models from topologies, and measuring their cost."""
+
+from skipsearch.nn._blocks import BLOCK_BUILDERS
+from skipsearch.nn._compile import build_model, skip_name
+from skipsearch.nn._cost import Cost, count_flops, count_params, measure_latency, model_cost
+from skipsearch.nn._skips import (
+    GatedSkip,
+    ProjectionShortcut,
+    ScalarSkip,
+    SwitchSkip,
+    ZeroPadShortcut,
+    switch_penalty,
+)
+from skipsearch.nn._switch import resolve_switches, switch_states
+
+__all__ = [
+    "BLOCK_BUILDERS",
+    "Cost",
+    "GatedSkip",
+    "ProjectionShortcut",
+    "ScalarSkip",
+    "SwitchSkip",
+    "ZeroPadShortcut",
+    "build_model",
+    "count_flops",
+    "count_params",
+    "measure_latency",
+    "model_cost",
+    "resolve_switches",
+    "skip_name",
+    "switch_penalty",
+    "switch_states",
+]

@@ -1,0 +1,82 @@
+"""Compute cost of a model, measured on the model itself."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from skipsearch.topology import Shape
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Parameters, multiply-accumulates and FLOPs of one forward pass on one sample, latency."""
+
+    params: int
+    macs: int
+    flops: int
+    latency_ms: float | None = None
+
+    def to_dict(self) -> dict[str, float | int | None]:
+        return asdict(self)
+
+
+def count_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def count_flops(model: nn.Module, input_shape: Shape) -> int:
+    """FLOPs of one forward pass on one sample, as ``torch.utils.flop_counter`` counts them
+    (matrix multiplications and convolutions, 2 FLOPs per multiply-accumulate)."""
+    with _eval_mode(model), torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(torch.zeros(1, *input_shape, device=_device(model)))
+    return int(counter.get_total_flops())
+
+
+def measure_latency(
+    model: nn.Module, input_shape: Shape, *, batch_size: int = 1, repeats: int = 20, warmup: int = 3
+) -> float:
+    """Median wall time of one inference forward pass, in milliseconds."""
+    x = torch.zeros(batch_size, *input_shape, device=_device(model))
+    times = []
+    with _eval_mode(model), torch.inference_mode():
+        for i in range(warmup + repeats):
+            if x.is_cuda:
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            model(x)
+            if x.is_cuda:
+                torch.cuda.synchronize()
+            if i >= warmup:
+                times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e3
+
+
+def model_cost(model: nn.Module, input_shape: Shape, *, latency: bool = True) -> Cost:
+    """:class:`Cost` of ``model`` for inputs of ``input_shape`` (no batch dimension)."""
+    flops = count_flops(model, input_shape)
+    ms = measure_latency(model, input_shape) if latency else None
+    return Cost(params=count_params(model), macs=flops // 2, flops=flops, latency_ms=ms)
+
+
+def _device(model: nn.Module) -> torch.device:
+    param = next(model.parameters(), None)
+    return param.device if param is not None else torch.device("cpu")
+
+
+class _eval_mode:
+    """Puts a model in eval mode for a block and restores its previous mode."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model, self.was_training = model, model.training
+
+    def __enter__(self) -> None:
+        self.model.eval()
+
+    def __exit__(self, *exc: object) -> None:
+        self.model.train(self.was_training)

@@ -1,0 +1,53 @@
+"""Skip topologies as graphs: the data model, validation, hashing, I/O, metrics and presets.
+
+This is the bottom layer of skipsearch: it imports neither torch models nor databases.
+"""
+
+from skipsearch.topology._graph import (
+    ADDITIVE_KINDS,
+    ALIGNMENTS,
+    DEFAULT_INIT,
+    EDGE_KINDS,
+    Node,
+    SkipEdge,
+    Topology,
+    TopologyError,
+)
+from skipsearch.topology._hash import canonical_form, topology_hash
+from skipsearch.topology._io import (
+    FORMAT_VERSION,
+    from_json,
+    load_topology,
+    read_graphml,
+    save_topology,
+    write_graphml,
+)
+from skipsearch.topology._metrics import GraphMetrics, graph_metrics, path_length_distribution
+from skipsearch.topology._ops import OPS, Shape
+from skipsearch.topology.presets import PRESETS, get_preset
+
+__all__ = [
+    "ADDITIVE_KINDS",
+    "ALIGNMENTS",
+    "DEFAULT_INIT",
+    "EDGE_KINDS",
+    "FORMAT_VERSION",
+    "OPS",
+    "PRESETS",
+    "GraphMetrics",
+    "Node",
+    "Shape",
+    "SkipEdge",
+    "Topology",
+    "TopologyError",
+    "canonical_form",
+    "from_json",
+    "get_preset",
+    "graph_metrics",
+    "load_topology",
+    "path_length_distribution",
+    "read_graphml",
+    "save_topology",
+    "topology_hash",
+    "write_graphml",
+]
