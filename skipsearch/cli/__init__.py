@@ -8,7 +8,7 @@ from typing import NoReturn
 import typer
 from typer.exceptions import TyperException
 
-from skipsearch.cli import _topology
+from skipsearch.cli import _results, _study, _topology, _train
 from skipsearch.errors import UserError
 
 app = typer.Typer(
@@ -19,6 +19,9 @@ app = typer.Typer(
     add_completion=False,
 )
 _topology.register(app)
+_train.register(app)
+_study.register(app)
+_results.register(app)
 
 
 def main() -> None:

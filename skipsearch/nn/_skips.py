@@ -99,7 +99,8 @@ class GatedSkip(_Gate):
             return torch.sigmoid(self.gate(x)) * x
         pooled = x.flatten(2).mean(-1)
         g = torch.sigmoid(self.gate(pooled))
-        return g.view(g.shape[0], g.shape[1], *([1] * self.spatial_dims)) * x
+        # A list, not ``*`` unpacking, so that the model stays scriptable by TorchScript.
+        return g.view([g.shape[0], g.shape[1]] + [1] * self.spatial_dims) * x
 
 
 class SwitchSkip(_Gate):

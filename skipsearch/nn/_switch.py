@@ -13,7 +13,9 @@ from skipsearch.topology import SkipEdge, Topology
 def switch_states(model: nn.Module) -> dict[str, float]:
     """Open fraction ``sigmoid(logit)`` of every switch edge, by ``src__dst`` name."""
     return {
-        name.removeprefix("skips."): float(m.value) for name, m in model.named_modules() if isinstance(m, SwitchSkip)
+        name.removeprefix("skips."): float(m.value.detach())
+        for name, m in model.named_modules()
+        if isinstance(m, SwitchSkip)
     }
 
 
@@ -36,7 +38,9 @@ def resolve_switches(model: fx.GraphModule, threshold: float = 0.5) -> tuple[Top
         skips.append(edge)
     resolved = topology.with_skips(skips)
     new_model = build_model(resolved)
-    state = {k: v for k, v in model.state_dict().items() if not k.endswith(".logit")}
+    # Switches turned off take their modules (a projection's weights) with them.
+    kept = new_model.state_dict()
+    state = {k: v for k, v in model.state_dict().items() if k in kept}
     for name in states:
         if f"skips.{name}" in dict(new_model.named_modules()):
             state[f"skips.{name}.scale"] = torch.tensor(states[name])

@@ -1,0 +1,5 @@
+"""``python -m skipsearch``: the same as the ``skipsearch`` command."""
+
+from skipsearch.cli import main
+
+main()

@@ -1,0 +1,145 @@
+"""``skipsearch run`` and ``skipsearch worker``: running search studies."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import optuna
+import typer
+from optuna.trial import FrozenTrial, TrialState
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from skipsearch.errors import UserError
+from skipsearch.search import (
+    DEFAULT_STORAGE,
+    StudyConfig,
+    counted_trials,
+    create_study,
+    load_study_config,
+    run_local_workers,
+    run_worker,
+    safe_url,
+)
+
+StorageOption = Annotated[
+    str,
+    typer.Option("--storage", envvar="SKIPSEARCH_STORAGE", help="Database URL of the Optuna storage and results."),
+]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run)
+    app.command("worker")(worker)
+
+
+def run(
+    study_file: Annotated[Path, typer.Argument(help="Study file (studies/*.yaml).")],
+    storage: StorageOption = DEFAULT_STORAGE,
+    study: Annotated[str | None, typer.Option(help="Study name (default: the file's name field).")] = None,
+    n_trials: Annotated[int | None, typer.Option(min=1, help="Total trial target (default: the file's).")] = None,
+    timeout: Annotated[float | None, typer.Option(min=1, help="Stop starting trials after S seconds.")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes on this machine.")] = 1,
+    quiet: Annotated[bool, typer.Option("--quiet", help="Log lines instead of a live progress bar.")] = False,
+) -> None:
+    """Create (or resume) a study from a study file and run it; print its Pareto front."""
+    config = load_study_config(study_file)
+    _set_logging(quiet)
+    created = create_study(config, storage, study)
+    name = created.study_name
+    target = n_trials or config.trials
+    console = Console(stderr=True)
+    console.print(f"study [bold]{name}[/] on {safe_url(storage)}: {target} trials, {workers} worker(s)")
+    with _progress(config, target, quiet) as progress:
+        if workers == 1:
+            run_worker(storage, name, target=target, timeout=timeout, progress=progress)
+        else:
+            code = run_local_workers(storage, name, workers, target=target, timeout=timeout, progress=progress)
+            if code != 0:
+                raise UserError(f"a worker exited with code {code}; see its output above")
+    _print_front(storage, name, config)
+
+
+def worker(
+    study: Annotated[str, typer.Option(help="Name of the study to join.")],
+    storage: StorageOption = DEFAULT_STORAGE,
+    n_trials: Annotated[int | None, typer.Option(min=1, help="Total trial target (default: the study's).")] = None,
+    timeout: Annotated[float | None, typer.Option(min=1, help="Stop starting trials after S seconds.")] = None,
+    worker_index: Annotated[int, typer.Option(min=0, help="Offsets the sampler seed.")] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", help="Log lines instead of a live progress bar.")] = False,
+) -> None:
+    """Join a running study from any machine (workers share only the storage)."""
+    _set_logging(quiet)
+    run_worker(storage, study, target=n_trials, timeout=timeout, worker_index=worker_index)
+
+
+class _progress:
+    """A rich progress bar fed by study callbacks (or by polling while worker processes run)."""
+
+    def __init__(self, config: StudyConfig, target: int, quiet: bool) -> None:
+        self.config, self.target, self.quiet = config, target, quiet
+        self.bar: Progress | None = None
+
+    def __enter__(self) -> _progress | None:
+        _set_logging(self.quiet)
+        if self.quiet:
+            return None
+        self.bar = Progress(
+            TextColumn("[bold]trials"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.description}"),
+            console=Console(stderr=True),
+        )
+        self.task = self.bar.add_task("", total=self.target)
+        self.bar.start()
+        return self
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial | None) -> None:
+        if self.bar is None:
+            return
+        trials = study.get_trials(deepcopy=False)
+        self.bar.update(
+            self.task, completed=min(counted_trials(trials), self.target), description=self._summary(trials)
+        )
+
+    def _summary(self, trials: list[FrozenTrial]) -> str:
+        done = [t for t in trials if t.state == TrialState.COMPLETE and t.values]
+        if not done:
+            return "no finished trial yet"
+        values = np.array([t.values for t in done])
+        first = self.config.objectives[0]
+        best = values[:, 0].max() if first.direction == "maximize" else values[:, 0].min()
+        text = f"best {first.name} {best:.4g}"
+        if len(self.config.objectives) > 1:
+            from skipsearch.results import non_dominated_ranks
+
+            ways = ["max" if o.direction == "maximize" else "min" for o in self.config.objectives]
+            text += f" | pareto {int((non_dominated_ranks(values, ways) == 0).sum())}"
+        return text
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def _set_logging(quiet: bool) -> None:
+    """Optuna's per-trial log lines with --quiet; only warnings under the progress bar."""
+    optuna.logging.set_verbosity(logging.INFO if quiet else logging.WARNING)
+    # Heartbeats and metric names are marked experimental; skipsearch relies on them knowingly.
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+
+def _print_front(storage: str, study_name: str, config: StudyConfig) -> None:
+    from skipsearch.cli._results import print_table
+    from skipsearch.results import connect, pareto
+
+    objectives = [(o.name, "max" if o.direction == "maximize" else "min") for o in config.objectives]
+    result = pareto(connect(storage), [study_name], objectives)
+    Console().print(f"[bold]Pareto front[/] of {study_name} ({len(result.front)} topologies)")
+    print_table(result.front)

@@ -1,0 +1,113 @@
+"""``skipsearch train``: train one topology on one task and print its metrics."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from skipsearch.errors import UserError
+from skipsearch.topology import load_topology
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train)
+
+
+def train(
+    topology: Annotated[str, typer.Argument(help="A preset name or a topology file (.json, .graphml).")],
+    task: Annotated[str, typer.Option(help="Task to train on (mnist1d, digits, shapes-seg, teacher).")],
+    epochs: Annotated[int | None, typer.Option(help="Epochs (default: the task's).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the initial weights, batch order and validation split.")] = 0,
+    lr: Annotated[float | None, typer.Option(help="Learning rate (default: the task's).")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Batch size (default: the task's).")] = None,
+    threads: Annotated[int | None, typer.Option(help="CPU threads for torch (default: the task's).")] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda (default: auto).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Train a topology with the task's default settings (flags override them) and print the
+    validation and test metric, losses, cost and time. Exits with 1 if training diverged."""
+    from pydantic import ValidationError
+
+    from skipsearch.tasks import TASKS, load_task
+
+    topo = load_topology(topology)
+    if task not in TASKS:
+        raise UserError(f"unknown task {task!r} (known: {', '.join(TASKS)})")
+    try:
+        config = TASKS[task].default_config.updated(
+            epochs=epochs, lr=lr, batch_size=batch_size, threads=threads, device=device
+        )
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise UserError(f"--{str(err['loc'][0]).replace('_', '-')}: {err['msg']}") from None
+    data = load_task(task, seed=seed)
+    info = train_topology(topo, data, config, seed=seed)
+    if as_json:
+        print(json.dumps(info, indent=2))
+    else:
+        _print_result(info)
+    if info["status"] == "diverged":
+        raise typer.Exit(1)
+
+
+def train_topology(topo: Any, data: Any, config: Any, *, seed: int) -> dict[str, Any]:
+    """Builds the model of ``topo`` from ``seed``, trains it, and returns what ``train --json`` prints."""
+    from skipsearch.nn import build_model, model_cost
+    from skipsearch.tasks import reshape_for, seed_everything, train_model
+
+    reshape_for(data, topo.input_shape)  # a shape mismatch fails here, before any work
+    start = time.perf_counter()
+    seed_everything(seed)
+    model = build_model(topo)
+    cost = model_cost(model, topo.input_shape, latency=False)
+    result = train_model(model, data, config, seed=seed)
+    return {
+        "topology": topo.name,
+        "hash": topo.hash,
+        "task": data.name,
+        "metric": data.metric,
+        "seed": seed,
+        "status": result.status,
+        "reason": result.reason,
+        "val_metric": _number(result.val_metric),
+        "test_metric": _number(result.test_metric),
+        "val_loss": _number(result.val_loss),
+        "train_loss": _number(result.train_loss),
+        "params": cost.params,
+        "macs": cost.macs,
+        "epochs": result.epochs_run,
+        "train_seconds": round(result.train_seconds, 3),
+        "wall_seconds": round(time.perf_counter() - start, 3),
+        "curve": [round(v, 6) for v in result.curve],
+        "config": config.model_dump(),
+    }
+
+
+def _number(value: float | None) -> float | None:
+    """JSON has no NaN: a diverged run's metrics become null."""
+    if value is None or value != value or value in (float("inf"), float("-inf")):
+        return None
+    return round(value, 6)
+
+
+def _print_result(info: dict[str, Any]) -> None:
+    console = Console()
+    status = info["status"] if info["reason"] is None else f"{info['status']} ({info['reason']})"
+    metric = info["metric"]
+
+    def fmt(value: float | None) -> str:
+        return "-" if value is None else f"{value:.4f}"
+
+    console.print(f"[bold]{info['topology']}[/] on {info['task']}, seed {info['seed']}: {status}")
+    console.print(
+        f"val {metric} {fmt(info['val_metric'])}   test {metric} {fmt(info['test_metric'])}   "
+        f"val loss {fmt(info['val_loss'])}   train loss {fmt(info['train_loss'])}"
+    )
+    console.print(
+        f"params {info['params']:,}   MACs {info['macs']:,}   epochs {info['epochs']}   "
+        f"train {info['train_seconds']:.1f} s   wall {info['wall_seconds']:.1f} s"
+    )

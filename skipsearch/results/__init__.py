@@ -1,0 +1,58 @@
+"""The results store: every finished trial, its topology and its metrics, in SQL next to Optuna's tables.
+
+``connect(url)`` opens (and creates or migrates) the database; ``record_evaluation`` writes one trial;
+``evaluations`` and ``pareto`` read them back. The schema is documented in docs/results-schema.md.
+"""
+
+from skipsearch.results._models import VERSION_TABLE, EdgeRow, EvaluationRow, TopologyRow
+from skipsearch.results._pareto import (
+    DEFAULT_OBJECTIVES,
+    ParetoResult,
+    front_mask,
+    hypervolume,
+    non_dominated_ranks,
+    pareto,
+    parse_objectives,
+)
+from skipsearch.results._plot import plot_pareto
+from skipsearch.results._query import COLUMNS, Condition, evaluations, parse_where
+from skipsearch.results._record import (
+    METRICS,
+    STATES,
+    EvaluationRecord,
+    record_evaluation,
+    record_evaluations,
+    recorded_trial_numbers,
+    study_names,
+)
+from skipsearch.results._schema import connect, ensure_schema, head_revision, schema_revision
+
+__all__ = [
+    "COLUMNS",
+    "DEFAULT_OBJECTIVES",
+    "METRICS",
+    "STATES",
+    "VERSION_TABLE",
+    "Condition",
+    "EdgeRow",
+    "EvaluationRecord",
+    "EvaluationRow",
+    "ParetoResult",
+    "TopologyRow",
+    "connect",
+    "ensure_schema",
+    "evaluations",
+    "front_mask",
+    "head_revision",
+    "hypervolume",
+    "non_dominated_ranks",
+    "pareto",
+    "parse_objectives",
+    "parse_where",
+    "plot_pareto",
+    "record_evaluation",
+    "record_evaluations",
+    "recorded_trial_numbers",
+    "schema_revision",
+    "study_names",
+]

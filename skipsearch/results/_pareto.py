@@ -1,0 +1,252 @@
+"""Pareto fronts of the stored evaluations: non-dominated sorting and hypervolume with numpy.
+
+Only COMPLETE evaluations with every objective present take part. The candidates are read with one
+SQL query of just the objective columns; only the non-dominated rows are then read in full. No
+Optuna trial objects are built, which is what makes this fast on large studies.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from optuna._hypervolume import compute_hypervolume
+from sqlalchemy.engine import Engine
+
+from skipsearch.errors import UserError
+from skipsearch.results._models import EvaluationRow
+from skipsearch.results._query import COLUMNS, NUMERIC_COLUMNS, Condition, base_query, conditions, to_frame
+
+DIRECTIONS = ("min", "max")
+DEFAULT_OBJECTIVES: list[tuple[str, str]] = [("accuracy", "max"), ("macs", "min")]
+REFERENCE_MARGIN = 0.1
+"""The default reference point lies this fraction of each objective's range beyond the worst candidate."""
+
+_BEST_FIRST_MAX = ("accuracy", "test_accuracy")
+
+
+@dataclass
+class ParetoResult:
+    """The non-dominated evaluations of some studies under some objectives.
+
+    ``front`` has :func:`evaluations`' columns, sorted by the first objective, best first (then by
+    the next objectives). ``candidates`` holds ``id``, ``study``, ``trial_number`` and the objective
+    values of every row that took part; ``ranks`` (computed on first use) their non-domination rank,
+    0 for the front, indexed by evaluation id. ``reference_point`` (in the objectives' own units and
+    directions) is the one the ``hypervolume`` was measured against; None when nothing took part.
+    """
+
+    objectives: list[tuple[str, str]]
+    front: pd.DataFrame
+    candidates: pd.DataFrame
+    hypervolume: float
+    reference_point: tuple[float, ...] | None
+    _values: np.ndarray = field(repr=False)
+
+    @cached_property
+    def ranks(self) -> pd.Series:
+        directions = [d for _, d in self.objectives]
+        ranks = non_dominated_ranks(self._values, directions)
+        return pd.Series(ranks, index=self.candidates["id"].to_numpy(), name="rank")
+
+
+def parse_objectives(text: str | Sequence[tuple[str, str]] | Sequence[str]) -> list[tuple[str, str]]:
+    """``"accuracy:max,macs:min"`` (or pairs) -> checked ``[(column, direction), ...]``.
+
+    A bare column takes its natural direction: max for accuracies, min for everything else.
+    """
+    items: Iterable[str | tuple[str, str]] = text.split(",") if isinstance(text, str) else text
+    out: list[tuple[str, str]] = []
+    for item in items:
+        if isinstance(item, str):
+            column, _, direction = item.strip().partition(":")
+            direction = direction or ("max" if column in _BEST_FIRST_MAX else "min")
+        else:
+            column, direction = item
+        column, direction = column.strip(), direction.strip().lower()
+        if column not in NUMERIC_COLUMNS:
+            raise UserError(f"objective {column!r}: not a numeric column (valid: {', '.join(NUMERIC_COLUMNS)})")
+        if direction not in DIRECTIONS:
+            raise UserError(f"objective {column!r}: direction must be min or max, got {direction!r}")
+        if column in (c for c, _ in out):
+            raise UserError(f"objective {column!r} is given twice")
+        out.append((column, direction))
+    if not out:
+        raise UserError("give at least one objective, e.g. accuracy:max,macs:min")
+    return out
+
+
+def pareto(
+    engine: Engine,
+    studies: Sequence[str],
+    objectives: Sequence[tuple[str, str]] | str = tuple(DEFAULT_OBJECTIVES),
+    where: Iterable[str | Condition] = (),
+    reference_point: Sequence[float] | None = None,
+) -> ParetoResult:
+    """The Pareto front of the COMPLETE evaluations of ``studies`` (taken together)."""
+    objs = parse_objectives(objectives)
+    directions = [d for _, d in objs]
+    if reference_point is not None and len(reference_point) != len(objs):
+        raise UserError(f"the reference point needs {len(objs)} values, one per objective, got {len(reference_point)}")
+    conds = conditions(where)
+    obj_columns = [COLUMNS[c] for c, _ in objs]
+    query = base_query(
+        [EvaluationRow.id, EvaluationRow.study, EvaluationRow.trial_number, *obj_columns],
+        studies,
+        conds,
+        join_topology=any(c.class_ is not EvaluationRow for c in obj_columns),
+    )
+    query = query.where(EvaluationRow.state == "COMPLETE", *(c.is_not(None) for c in obj_columns))
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+        candidates = pd.DataFrame.from_records(rows, columns=["id", "study", "trial_number", *(c for c, _ in objs)])
+        values = candidates[[c for c, _ in objs]].to_numpy(dtype=float).reshape(len(candidates), len(objs))
+        finite = np.isfinite(values).all(axis=1)
+        candidates, values = candidates[finite].reset_index(drop=True), values[finite]
+        on_front = front_mask(values, directions)
+        front = _fetch(conn, candidates["id"].to_numpy()[on_front].tolist())
+    front = _sort_front(front, objs)
+    if reference_point is not None:
+        ref: tuple[float, ...] | None = tuple(float(v) for v in reference_point)
+    else:
+        ref = default_reference(values, directions)
+    volume = hypervolume(values[on_front], ref, directions) if ref is not None else 0.0
+    return ParetoResult(list(objs), front, candidates, volume, ref, values)
+
+
+def _fetch(conn: sa.Connection, ids: list[int]) -> pd.DataFrame:
+    rows: list[sa.Row] = []
+    for start in range(0, len(ids), 1000):
+        query = base_query(list(COLUMNS.values()), None, [], join_topology=True)
+        rows.extend(conn.execute(query.where(EvaluationRow.id.in_(ids[start : start + 1000]))).all())
+    return to_frame(rows)
+
+
+def _sort_front(front: pd.DataFrame, objectives: Sequence[tuple[str, str]]) -> pd.DataFrame:
+    keys = [c for c, _ in objectives] + ["study", "trial_number"]
+    ascending = [d == "min" for _, d in objectives] + [True, True]
+    return front.sort_values(keys, ascending=ascending, kind="stable").reset_index(drop=True)
+
+
+# -- numerics -----------------------------------------------------------------------------------
+
+
+def _as_loss(values: np.ndarray, directions: Sequence[str]) -> np.ndarray:
+    """Objective values -> all-minimisation form (maximised columns negated)."""
+    values = np.asarray(values, dtype=float)
+    if values.ndim != 2 or values.shape[1] != len(directions):
+        raise ValueError(f"values must have shape (n, {len(directions)}), got {values.shape}")
+    if any(d not in DIRECTIONS for d in directions):
+        raise ValueError(f"directions must be 'min' or 'max', got {list(directions)}")
+    if np.isnan(values).any():
+        raise ValueError("values must not contain NaN")
+    sign = np.array([-1.0 if d == "max" else 1.0 for d in directions])
+    return values * sign
+
+
+def front_mask(values: np.ndarray, directions: Sequence[str]) -> np.ndarray:
+    """Boolean mask of the non-dominated rows (rank 0). Equal rows share their fate."""
+    loss = _as_loss(values, directions)
+    if len(loss) == 0:
+        return np.zeros(0, dtype=bool)
+    unique, inverse = np.unique(loss, axis=0, return_inverse=True)  # lexicographically sorted
+    return _unique_front(unique)[inverse.reshape(-1)]
+
+
+def _unique_front(unique: np.ndarray) -> np.ndarray:
+    """Front mask of distinct, lexicographically sorted loss vectors."""
+    n, m = unique.shape
+    if m == 1:
+        return np.arange(n) == 0
+    if m == 2:
+        # Everything before row i has a smaller-or-equal first value, so row i is dominated exactly
+        # when some earlier row has a second value <= its own.
+        second = unique[:, 1]
+        on = np.ones(n, dtype=bool)
+        on[1:] = second[1:] < np.minimum.accumulate(second)[:-1]
+        return on
+    on = np.zeros(n, dtype=bool)
+    remaining = np.arange(n)
+    rest = unique
+    while len(remaining):
+        # The lexicographically first remaining row is non-dominated; drop every row it dominates
+        # (distinct rows: weakly dominated means dominated).
+        on[remaining[0]] = True
+        keep = np.any(rest < rest[0], axis=1)
+        rest, remaining = rest[keep], remaining[keep]
+    return on
+
+
+def non_dominated_ranks(values: np.ndarray, directions: list[str]) -> np.ndarray:
+    """Non-domination rank of every row (0 = Pareto front, 1 = front once rank 0 is removed, ...).
+
+    Rows equal in every objective never dominate each other and get the same rank. Two objectives
+    take O(n log n); more objectives peel one front at a time.
+    """
+    loss = _as_loss(values, directions)
+    if len(loss) == 0:
+        return np.zeros(0, dtype=int)
+    unique, inverse = np.unique(loss, axis=0, return_inverse=True)
+    n, m = unique.shape
+    if m == 1:
+        ranks = np.arange(n)
+    elif m == 2:
+        ranks = _ranks_2d(unique)
+    else:
+        ranks = np.empty(n, dtype=int)
+        remaining = np.arange(n)
+        rank = 0
+        while len(remaining):
+            on = _unique_front(unique[remaining])
+            ranks[remaining[on]] = rank
+            remaining = remaining[~on]
+            rank += 1
+    return ranks[inverse.reshape(-1)]
+
+
+def _ranks_2d(unique: np.ndarray) -> np.ndarray:
+    # Rows come in lexicographic order, so every possible dominator of a row comes before it, and a
+    # row is dominated by front k exactly when that front's smallest second value is <= its own.
+    # Those minima grow with k, so the rank is a binary search (as in patience sorting).
+    minima: list[float] = []
+    ranks = np.empty(len(unique), dtype=int)
+    for i, second in enumerate(unique[:, 1].tolist()):
+        k = bisect.bisect_right(minima, second)
+        if k == len(minima):
+            minima.append(second)
+        else:
+            minima[k] = second
+        ranks[i] = k
+    return ranks
+
+
+def default_reference(values: np.ndarray, directions: Sequence[str]) -> tuple[float, ...] | None:
+    """The worst candidate value of each objective, moved :data:`REFERENCE_MARGIN` of its range further."""
+    if len(values) == 0:
+        return None
+    loss = _as_loss(values, directions)
+    worst, best = loss.max(axis=0), loss.min(axis=0)
+    span = worst - best
+    span = np.where(span > 0, span, np.where(worst != 0, np.abs(worst), 1.0))
+    ref = worst + REFERENCE_MARGIN * span
+    sign = np.array([-1.0 if d == "max" else 1.0 for d in directions])
+    return tuple(float(v) for v in ref * sign)
+
+
+def hypervolume(front: np.ndarray, reference_point: Sequence[float], directions: Sequence[str]) -> float:
+    """Volume dominated by ``front`` and bounded by ``reference_point`` (Optuna's exact WFG algorithm).
+
+    Values and reference point are in the objectives' own directions; points that do not dominate
+    the reference point add nothing.
+    """
+    loss = _as_loss(np.asarray(front, dtype=float).reshape(-1, len(directions)), directions)
+    ref = _as_loss(np.asarray(reference_point, dtype=float).reshape(1, -1), directions)[0]
+    inside = np.all(loss <= ref, axis=1)
+    if not inside.any():
+        return 0.0
+    return float(compute_hypervolume(loss[inside], ref))

@@ -1,0 +1,318 @@
+"""Reading evaluations: the ``--where`` mini-language and the joined evaluations table.
+
+A ``--where`` expression is parsed into a :class:`Condition` and turned into a SQLAlchemy expression
+with a bound parameter; no user text ever reaches SQL. The grammar is deliberately tiny::
+
+    COLUMN OP VALUE     OP in < <= > >= = !=, VALUE a number or a bare word [A-Za-z0-9_.-]+
+    kind=KIND           the topology has an active skip edge of that kind (kind!=KIND: has none)
+    edge=A->B           it has an active edge from A to B: backbone indices (2->5) or node ids
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from skipsearch.errors import UserError
+from skipsearch.results._models import EdgeRow, EvaluationRow, TopologyRow
+from skipsearch.results._record import STATES
+from skipsearch.topology import EDGE_KINDS
+
+_E, _T = EvaluationRow, TopologyRow
+
+COLUMNS: dict[str, Any] = {
+    "id": _E.id,
+    "study": _E.study,
+    "trial_number": _E.trial_number,
+    "hash": _E.topology_hash,
+    "name": _T.name,
+    "task": _E.task,
+    "seed": _E.seed,
+    "state": _E.state,
+    "accuracy": _E.accuracy,
+    "test_accuracy": _E.test_accuracy,
+    "loss": _E.loss,
+    "params": _E.params,
+    "macs": _E.macs,
+    "flops": _E.flops,
+    "latency_ms": _E.latency_ms,
+    "train_seconds": _E.train_seconds,
+    "epochs": _E.epochs,
+    "reused_from": _E.reused_from,
+    "failure_reason": _E.failure_reason,
+    "nodes": _T.nodes,
+    "active_skips": _T.active_skips,
+    "paths": _T.paths,
+    "shortest_path": _T.shortest_path,
+    "longest_path": _T.longest_path,
+    "mean_path_length": _T.mean_path_length,
+    "max_concat_fan_in": _T.max_concat_fan_in,
+    "started_at": _E.started_at,
+    "finished_at": _E.finished_at,
+    "curve": _E.curve,
+}
+"""Every column of :func:`evaluations`' table, in order, with its SQL source."""
+
+STRING_COLUMNS = ("study", "hash", "name", "task", "state")
+"""Columns a ``--where`` compares as text (``=`` and ``!=`` only)."""
+
+NUMERIC_COLUMNS = (
+    "trial_number",
+    "seed",
+    "accuracy",
+    "test_accuracy",
+    "loss",
+    "params",
+    "macs",
+    "flops",
+    "latency_ms",
+    "train_seconds",
+    "epochs",
+    "reused_from",
+    "nodes",
+    "active_skips",
+    "paths",
+    "shortest_path",
+    "longest_path",
+    "mean_path_length",
+    "max_concat_fan_in",
+)
+"""Columns a ``--where`` compares as numbers; also the columns usable as Pareto objectives and sort keys."""
+
+EDGE_FIELDS = ("kind", "edge")
+"""The ``--where`` fields that test the topology's active skip edges."""
+
+SORTABLE = (*STRING_COLUMNS, *NUMERIC_COLUMNS, "id", "started_at", "finished_at")
+
+_INT_COLUMNS = ("id", "trial_number", "seed", "params", "macs", "flops", "epochs", "reused_from", "nodes")
+_INT_COLUMNS += ("active_skips", "shortest_path", "longest_path", "max_concat_fan_in")
+
+OPERATORS = ("<", "<=", ">", ">=", "=", "!=")
+_OPS = {
+    "<": lambda c, v: c < v,
+    "<=": lambda c, v: c <= v,
+    ">": lambda c, v: c > v,
+    ">=": lambda c, v: c >= v,
+    "=": lambda c, v: c == v,
+    "!=": lambda c, v: c != v,
+}
+
+_EXPR = re.compile(r"^\s*(?P<field>[A-Za-z_][A-Za-z0-9_]*)\s*(?P<op><=|>=|!=|==|=|<|>)\s*(?P<value>\S+)\s*$")
+_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+_WORD = re.compile(r"^[A-Za-z0-9_.-]+$")
+_EDGE = re.compile(r"^(?P<src>[A-Za-z0-9_]+)->(?P<dst>[A-Za-z0-9_]+)$")
+_FORBIDDEN = re.compile(r"['\"`;()\\]|--|/\*|\*/|#")
+_SQL_WORDS = frozenset(
+    {
+        *("select", "union", "insert", "update", "delete", "drop", "alter", "create", "truncate", "exec"),
+        *("execute", "pragma", "attach", "detach", "or", "and", "not", "where", "from", "join", "having"),
+        *("like", "glob", "into", "table", "null", "case", "when", "sleep"),
+    }
+)
+_EXAMPLES = "e.g. accuracy>=0.9, state=COMPLETE, kind=concat, edge=2->5"
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A parsed ``--where`` expression: ``field op value``.
+
+    ``field`` is a column of :data:`COLUMNS`, or ``kind`` / ``edge`` (edge tests); ``value`` a float,
+    a string, or for ``edge`` a ``(source, destination)`` pair of backbone indices or node ids.
+    """
+
+    field: str
+    op: str
+    value: float | str | tuple[int | str, int | str]
+    text: str
+
+    @property
+    def needs_topology(self) -> bool:
+        """Whether the condition reads a ``topologies`` column (the query must join that table)."""
+        return self.field in COLUMNS and COLUMNS[self.field].class_ is TopologyRow
+
+    def clause(self) -> sa.ColumnElement[bool]:
+        """The SQLAlchemy boolean expression (bound parameters only)."""
+        if self.field in EDGE_FIELDS:
+            edges = sa.select(EdgeRow.id).where(EdgeRow.topology_hash == EvaluationRow.topology_hash)
+            if self.field == "kind":
+                edges = edges.where(EdgeRow.kind == self.value)
+            else:
+                src, dst = self.value  # type: ignore[misc]
+                edges = edges.where(_edge_end(src, "src"), _edge_end(dst, "dst"))
+            exists = edges.exists()
+            return exists if self.op == "=" else ~exists
+        return _OPS[self.op](COLUMNS[self.field], self.value)
+
+
+def _edge_end(end: int | str, side: str) -> sa.ColumnElement[bool]:
+    if isinstance(end, int):
+        return getattr(EdgeRow, f"{side}_index") == end
+    return getattr(EdgeRow, side) == end
+
+
+def parse_where(expr: str) -> Condition:
+    """Parses one ``--where`` expression; anything outside the grammar is a one-line :class:`UserError`."""
+    shown = repr(expr)
+    if _FORBIDDEN.search(expr):
+        raise UserError(
+            f"--where {shown}: quotes, semicolons, parentheses, backslashes and comment markers are not allowed; "
+            f"write COLUMN OP VALUE ({_EXAMPLES})"
+        )
+    match = _EXPR.match(expr)
+    words = {w.lower() for w in re.findall(r"[A-Za-z_]+", expr)}
+    if match is None:
+        if words & _SQL_WORDS:
+            raise UserError(f"--where {shown}: SQL is not accepted; write COLUMN OP VALUE ({_EXAMPLES})")
+        raise UserError(f"--where {shown}: expected COLUMN OP VALUE with OP one of {' '.join(OPERATORS)} ({_EXAMPLES})")
+    field, op, raw = match["field"].lower(), match["op"], match["value"]
+    op = "=" if op == "==" else op
+    if raw.lower() in _SQL_WORDS:
+        raise UserError(f"--where {shown}: SQL is not accepted; write COLUMN OP VALUE ({_EXAMPLES})")
+    if field in EDGE_FIELDS:
+        return _parse_edge_condition(field, op, raw, expr)
+    if field not in STRING_COLUMNS and field not in NUMERIC_COLUMNS:
+        valid = ", ".join([*STRING_COLUMNS, *NUMERIC_COLUMNS, *EDGE_FIELDS])
+        raise UserError(f"--where {shown}: unknown column {field!r} (valid: {valid})")
+    if field in STRING_COLUMNS:
+        return Condition(field, op, _string_value(field, op, raw, shown), expr)
+    if not _NUMBER.match(raw):
+        raise UserError(f"--where {shown}: {field} is a number, got {raw!r}")
+    return Condition(field, op, float(raw), expr)
+
+
+def _string_value(field: str, op: str, raw: str, shown: str) -> str:
+    if op not in ("=", "!="):
+        raise UserError(f"--where {shown}: {field} is text; use = or !=")
+    if not _WORD.match(raw):
+        raise UserError(f"--where {shown}: the value must be a number or a bare word [A-Za-z0-9_.-]+, got {raw!r}")
+    if field == "state":
+        if raw.upper() not in STATES:
+            raise UserError(f"--where {shown}: state is one of {', '.join(STATES)}")
+        return raw.upper()
+    return raw
+
+
+def _parse_edge_condition(field: str, op: str, raw: str, expr: str) -> Condition:
+    shown = repr(expr)
+    if op not in ("=", "!="):
+        raise UserError(f"--where {shown}: {field} takes = or != only")
+    if field == "kind":
+        kinds = [k for k in EDGE_KINDS if k != "off"]
+        if raw.lower() not in kinds:
+            raise UserError(f"--where {shown}: kind is one of {', '.join(kinds)} (only active edges are stored)")
+        return Condition(field, op, raw.lower(), expr)
+    match = _EDGE.match(raw)
+    if match is None:
+        raise UserError(f"--where {shown}: write edge=SRC->DST with backbone indices (2->5) or node ids (s1b1->s2b1)")
+    ends = tuple(int(e) if e.isdigit() else e for e in (match["src"], match["dst"]))
+    return Condition(field, op, ends, expr)  # type: ignore[arg-type]
+
+
+def parse_sort(sort: str) -> tuple[str, bool]:
+    """``COL``, ``-COL``, ``COL:asc`` or ``COL:desc`` -> (column, descending)."""
+    text = sort.strip()
+    descending = text.startswith("-")
+    text = text.lstrip("-")
+    if ":" in text:
+        text, _, direction = text.partition(":")
+        if direction.lower() not in ("asc", "desc"):
+            raise UserError(f"--sort {sort!r}: direction must be asc or desc")
+        descending = direction.lower() == "desc"
+    if text not in SORTABLE:
+        raise UserError(f"--sort {sort!r}: unknown column (valid: {', '.join(SORTABLE)})")
+    return text, descending
+
+
+def conditions(where: Iterable[str | Condition]) -> list[Condition]:
+    return [w if isinstance(w, Condition) else parse_where(w) for w in where]
+
+
+def evaluations(
+    engine: Engine,
+    studies: Sequence[str] | None = None,
+    where: Iterable[str | Condition] = (),
+    sort: str | None = None,
+    limit: int | None = None,
+) -> pd.DataFrame:
+    """Evaluations joined with their topology's metrics, one row per trial (see :data:`COLUMNS`).
+
+    ``studies`` None means all; ``where`` expressions are ANDed; ``sort`` is ``COL``, ``-COL`` or
+    ``COL:desc`` (default: study, then trial number); ``curve`` comes back as a list.
+    """
+    query = base_query(list(COLUMNS.values()), studies, conditions(where), join_topology=True)
+    if sort:
+        column, descending = parse_sort(sort)
+        key = COLUMNS[column]
+        query = query.order_by((key.desc() if descending else key.asc()).nulls_last())
+    query = query.order_by(EvaluationRow.study, EvaluationRow.trial_number)
+    if limit is not None:
+        if limit < 0:
+            raise UserError(f"--limit must be 0 or more, got {limit}")
+        query = query.limit(limit)
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    return to_frame(rows)
+
+
+def base_query(
+    columns: list[Any],
+    studies: Sequence[str] | None,
+    conds: list[Condition],
+    *,
+    join_topology: bool,
+) -> sa.Select[Any]:
+    """SELECT ``columns`` from evaluations (joined with topologies where needed), filtered."""
+    query = sa.select(*columns).select_from(EvaluationRow)
+    if join_topology or any(c.needs_topology for c in conds):
+        query = query.join(TopologyRow, TopologyRow.hash == EvaluationRow.topology_hash)
+    if studies is not None:
+        query = query.where(EvaluationRow.study.in_(list(studies)))
+    for cond in conds:
+        query = query.where(cond.clause())
+    return query
+
+
+def to_frame(rows: Sequence[Any]) -> pd.DataFrame:
+    """Rows of all :data:`COLUMNS` -> a DataFrame with nullable integer columns and parsed curves."""
+    frame = pd.DataFrame.from_records(rows, columns=list(COLUMNS))
+    for column in _INT_COLUMNS:
+        frame[column] = frame[column].astype("Int64")
+    for column in NUMERIC_COLUMNS:
+        if column not in _INT_COLUMNS:
+            frame[column] = frame[column].astype("float64")
+    frame["curve"] = [json.loads(c) if c else [] for c in frame["curve"]]
+    return frame
+
+
+def frame_records(frame: pd.DataFrame, columns: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """JSON-ready row objects: missing values as None, numpy scalars as Python ones, times as ISO text."""
+    out = []
+    for row in frame[list(columns) if columns else list(frame.columns)].to_dict("records"):
+        out.append({k: _plain(v) for k, v in row.items()})
+    return out
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, list):
+        return value
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float | np.floating) and np.isnan(value):
+        return None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value

@@ -1,0 +1,189 @@
+"""Writing evaluations: one transaction per finished trial, idempotent on ``(study, trial_number)``."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+
+from skipsearch.results._models import EdgeRow, EvaluationRow, TopologyRow
+from skipsearch.results._schema import sqlite_writer
+from skipsearch.topology import Topology, graph_metrics
+
+STATES = ("COMPLETE", "PRUNED", "FAIL")
+"""How a trial ended: trained to the end, stopped early by the pruner, or failed."""
+
+METRICS = ("accuracy", "test_accuracy", "loss", "params", "macs", "flops", "latency_ms", "train_seconds", "epochs")
+"""Keys a record's ``metrics`` may hold; ``accuracy`` is the validation metric the search optimises."""
+
+_INT_METRICS = frozenset({"params", "macs", "flops", "epochs"})
+
+
+@dataclass
+class EvaluationRecord:
+    """One finished trial as the results store keeps it."""
+
+    study: str
+    trial_number: int
+    topology: Topology
+    task: str
+    seed: int
+    state: str
+    metrics: dict[str, float | int | None]
+    failure_reason: str | None = None
+    curve: list[float] = field(default_factory=list)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    reused_from: int | None = None
+
+
+def record_evaluation(engine: Engine, record: EvaluationRecord) -> None:
+    """Stores ``record`` (its topology and edges too, once per hash) in one transaction.
+
+    Writing the same ``(study, trial_number)`` again replaces that row, so a retried write never
+    duplicates it.
+    """
+    record_evaluations(engine, [record])
+
+
+def record_evaluations(engine: Engine, records: Iterable[EvaluationRecord]) -> int:
+    """Stores many records in one transaction (imports, benchmarks); returns how many."""
+    # The last write of a (study, trial_number) wins, as it would across separate calls.
+    by_key = {(r.study, int(r.trial_number)): _evaluation_values(r) for r in records}
+    rows = list(by_key.values())
+    if not rows:
+        return 0
+    topologies = {r["topology_hash"]: r.pop("_topology") for r in rows}
+    with sqlite_writer(engine).begin() as conn:
+        for topology in _new_topologies(conn, topologies):
+            _insert_topology(conn, topology)
+        # Batches keep the statement under SQLite's bound-parameter limit (32766 since 3.32).
+        for start in range(0, len(rows), 1000):
+            _upsert_evaluations(conn, rows[start : start + 1000])
+    return len(rows)
+
+
+def study_names(engine: Engine) -> list[str]:
+    """Names of the studies that have evaluations, sorted."""
+    with engine.connect() as conn:
+        query = sa.select(EvaluationRow.study).distinct().order_by(EvaluationRow.study)
+        return list(conn.scalars(query))
+
+
+def recorded_trial_numbers(engine: Engine, study: str) -> set[int]:
+    """Trial numbers of ``study`` that have an evaluation row (to fill in the missing ones)."""
+    with engine.connect() as conn:
+        return set(conn.scalars(sa.select(EvaluationRow.trial_number).where(EvaluationRow.study == study)))
+
+
+# -- rows ---------------------------------------------------------------------------------------
+
+
+def _evaluation_values(record: EvaluationRecord) -> dict[str, Any]:
+    if record.state not in STATES:
+        raise ValueError(f"state must be one of {', '.join(STATES)}, got {record.state!r}")
+    unknown = sorted(set(record.metrics) - set(METRICS))
+    if unknown:
+        raise ValueError(f"unknown metric {unknown[0]!r} (known: {', '.join(METRICS)})")
+    values: dict[str, Any] = {m: _metric(m, record.metrics.get(m)) for m in METRICS}
+    return {
+        "study": record.study,
+        "trial_number": int(record.trial_number),
+        "topology_hash": record.topology.hash,
+        "_topology": record.topology,
+        "task": record.task,
+        "seed": int(record.seed),
+        "state": record.state,
+        **values,
+        "failure_reason": record.failure_reason,
+        "curve": json.dumps([_finite_or_none(float(v)) for v in record.curve]),
+        "reused_from": record.reused_from,
+        "started_at": _utc_naive(record.started_at),
+        "finished_at": _utc_naive(record.finished_at),
+    }
+
+
+def _metric(name: str, value: float | int | None) -> float | int | None:
+    if value is None:
+        return None
+    if name in _INT_METRICS:
+        return int(value)
+    return _finite_or_none(float(value))
+
+
+def _finite_or_none(value: float) -> float | None:
+    # NaN has no portable SQL form (SQLite stores NULL, PostgreSQL NaN): store NULL everywhere.
+    return None if math.isnan(value) else value
+
+
+def _utc_naive(moment: datetime | None) -> datetime | None:
+    """Timestamps are stored as naive UTC (SQLite has no time zones)."""
+    if moment is None or moment.tzinfo is None:
+        return moment
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def _new_topologies(conn: sa.Connection, topologies: dict[str, Topology]) -> list[Topology]:
+    known: set[str] = set()
+    hashes = list(topologies)
+    for start in range(0, len(hashes), 1000):
+        query = sa.select(TopologyRow.hash).where(TopologyRow.hash.in_(hashes[start : start + 1000]))
+        known.update(conn.scalars(query))
+    return [t for h, t in topologies.items() if h not in known]
+
+
+def _insert_topology(conn: sa.Connection, topology: Topology) -> None:
+    metrics = graph_metrics(topology)
+    row = {
+        "hash": topology.hash,
+        "name": topology.name,
+        "json": topology.to_json(indent=None),
+        "nodes": len(topology.nodes),
+        "active_skips": metrics.active_skips,
+        "paths": float(metrics.paths),
+        "paths_exact": str(metrics.paths),
+        "shortest_path": metrics.shortest_path,
+        "longest_path": metrics.longest_path,
+        "mean_path_length": metrics.mean_path_length,
+        "max_concat_fan_in": metrics.max_concat_fan_in,
+        "created_at": datetime.now(UTC).replace(tzinfo=None),
+    }
+    # Another process may store the same topology at the same moment: the first one wins, and only
+    # the statement that really inserted the topology adds its edges.
+    inserted = conn.execute(_insert(conn, TopologyRow).values(row).on_conflict_do_nothing(index_elements=["hash"]))
+    if inserted.rowcount != 1:
+        return
+    index = topology.index
+    edges = [
+        {
+            "topology_hash": topology.hash,
+            "src": e.src,
+            "dst": e.dst,
+            "src_index": index[e.src],
+            "dst_index": index[e.dst],
+            "span": index[e.dst] - index[e.src],
+            "kind": e.kind,
+            "align": e.align,
+        }
+        for e in topology.active_skips
+    ]
+    if edges:
+        conn.execute(sa.insert(EdgeRow), edges)
+
+
+def _upsert_evaluations(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
+    stmt = _insert(conn, EvaluationRow).values(rows)
+    replaced = {c: stmt.excluded[c] for c in rows[0] if c not in ("study", "trial_number")}
+    conn.execute(stmt.on_conflict_do_update(index_elements=["study", "trial_number"], set_=replaced))
+
+
+def _insert(conn: sa.Connection, model: type) -> Any:
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(model)

@@ -1,0 +1,231 @@
+"""Study files (``studies/*.yaml``): the pydantic model and the loader with one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from skipsearch.errors import UserError
+from skipsearch.tasks import TASKS, TrainConfig
+from skipsearch.topology import EDGE_KINDS, PRESETS, Topology, TopologyError, families, get_preset
+
+OBJECTIVES = ("accuracy", "macs", "params", "flops", "latency_ms")
+"""Metrics a study may optimise. ``accuracy`` is the task's validation metric (mIoU for segmentation)."""
+
+SAMPLERS = ("tpe", "nsga2", "random", "gp")
+CHOICE_ALIGNS = ("auto", "identity", "zero_pad", "project")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TaskConfig(_Strict):
+    name: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class BackboneConfig(_Strict):
+    """The network the search edits: a preset, or a family builder with its arguments."""
+
+    preset: str | None = None
+    family: Literal["mlp", "resnet", "densenet", "unet"] | None = None
+    args: dict[str, Any] = Field(default_factory=dict)
+    keep_skips: bool = False
+    """Keep the backbone's own skip edges fixed (outside the search) instead of starting from none."""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> BackboneConfig:
+        if (self.preset is None) == (self.family is None):
+            raise ValueError("give exactly one of 'preset' or 'family'")
+        if self.preset is not None and self.preset not in PRESETS:
+            raise ValueError(f"unknown preset {self.preset!r} (known: {', '.join(PRESETS)})")
+        return self
+
+    def build(self) -> Topology:
+        if self.preset is not None:
+            topo = get_preset(self.preset)
+        else:
+            builder = getattr(families, str(self.family))
+            try:
+                topo = builder(**self.args)
+            except TypeError as exc:
+                raise UserError(f"backbone.args: {exc}") from None
+        return topo if self.keep_skips else topo.with_skips([])
+
+
+class EdgeRef(_Strict):
+    src: str
+    dst: str
+
+
+class SpaceConfig(_Strict):
+    """Which skip edges are candidates and what each may become.
+
+    ``choices`` are ``kind`` or ``kind/align`` strings (``add``, ``add/project``, ``concat``, ...); an
+    additive kind without an alignment uses ``identity`` where shapes match and ``align`` otherwise.
+    Per candidate, choices that are impossible for its shapes are dropped; ``off`` is always offered.
+    """
+
+    max_span: int | None = Field(default=None, ge=1)
+    min_span: int = Field(default=1, ge=1)
+    edges: list[EdgeRef] | None = None
+    choices: list[str] = Field(default_factory=lambda: ["off", "add"])
+    align: Literal["zero_pad", "project"] = "project"
+    max_active: int | None = Field(default=None, ge=0)
+    sources: list[str] | None = None
+    targets: list[str] | None = None
+
+    @field_validator("choices", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: Any) -> Any:
+        """YAML 1.1 reads a bare ``off`` as false; in a list of choices it can only mean the kind."""
+        return [("off" if v is False else v) for v in value] if isinstance(value, list) else value
+
+    @field_validator("choices")
+    @classmethod
+    def _known_choices(cls, value: list[str]) -> list[str]:
+        for choice in value:
+            kind, _, align = choice.partition("/")
+            if kind not in EDGE_KINDS:
+                raise ValueError(f"unknown edge kind {kind!r} in {choice!r} (known: {', '.join(EDGE_KINDS)})")
+            if align and align not in CHOICE_ALIGNS:
+                raise ValueError(f"unknown alignment {align!r} in {choice!r} (known: {', '.join(CHOICE_ALIGNS)})")
+        if not value:
+            raise ValueError("needs at least one choice")
+        return value
+
+    @model_validator(mode="after")
+    def _candidates_given(self) -> SpaceConfig:
+        if self.edges is None and self.max_span is None:
+            raise ValueError("give 'max_span' (every pair up to that span) or an explicit 'edges' list")
+        return self
+
+
+class Objective(_Strict):
+    name: Literal["accuracy", "macs", "params", "flops", "latency_ms"]
+    direction: Literal["maximize", "minimize"]
+
+
+class SamplerConfig(_Strict):
+    name: Literal["tpe", "nsga2", "random", "gp"] = "tpe"
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class EarlyStoppingConfig(_Strict):
+    """Stops a trial whose learning curve cannot plausibly reach the Pareto front (multi-objective),
+    or applies an Optuna pruner (single-objective)."""
+
+    enabled: bool = True
+    pruner: Literal["median", "hyperband", "successive_halving", "none"] = "median"
+    min_epoch_fraction: float = Field(default=0.3, gt=0, le=1)
+    margin: float = Field(default=0.02, ge=0)
+
+
+class ExecutionConfig(_Strict):
+    heartbeat_interval: int = Field(default=10, ge=1)
+    grace_period: int = Field(default=60, ge=2)
+    max_retry: int = Field(default=3, ge=0)
+    threads_per_worker: int | None = Field(default=None, ge=1)
+    dedupe: bool = True
+    """Reuse the metrics of a topology already evaluated in the study with the same seed."""
+
+
+class StudyConfig(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    seed: int = 0
+    task: TaskConfig
+    backbone: BackboneConfig
+    space: SpaceConfig
+    objectives: list[Objective] = Field(min_length=1, max_length=3)
+    sampler: SamplerConfig = Field(default_factory=SamplerConfig)
+    early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig)
+    training: dict[str, Any] = Field(default_factory=dict)
+    """Overrides of the task's default training settings (see :class:`TrainConfig`)."""
+    trials: int = Field(default=20, ge=1)
+    timeout: float | None = Field(default=None, gt=0)
+    execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
+
+    @field_validator("task", mode="before")
+    @classmethod
+    def _task_shorthand(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
+
+    @field_validator("objectives", mode="before")
+    @classmethod
+    def _objective_shorthand(cls, value: Any) -> Any:
+        """Accepts ``accuracy:max`` / ``macs:min`` strings as well as full objects."""
+        if not isinstance(value, list):
+            return value
+        out = []
+        for item in value:
+            if isinstance(item, str) and ":" in item:
+                name, _, way = item.partition(":")
+                out.append({"name": name, "direction": {"max": "maximize", "min": "minimize"}.get(way, way)})
+            else:
+                out.append(item)
+        return out
+
+    @model_validator(mode="after")
+    def _distinct_objectives(self) -> StudyConfig:
+        names = [o.name for o in self.objectives]
+        if len(set(names)) != len(names):
+            raise ValueError("objectives must be distinct")
+        return self
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.objectives) > 1
+
+    @property
+    def train_config(self) -> TrainConfig:
+        """The task's default training settings with this file's overrides."""
+        return TASKS[self.task.name].default_config.updated(**self.training)
+
+
+def parse_study_config(data: Any, source: str) -> StudyConfig:
+    """Validates a study's mapping; raises :class:`UserError` naming the file and the key."""
+    if not isinstance(data, dict):
+        raise UserError(f"{source}: a study file must be a mapping of keys, got {type(data).__name__}")
+    try:
+        config = StudyConfig.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = "unknown key"
+        raise UserError(f"{source}: {where}: {message}") from None
+    if config.task.name not in TASKS:
+        raise UserError(f"{source}: task.name: unknown task {config.task.name!r} (known: {', '.join(TASKS)})")
+    try:
+        config.train_config  # noqa: B018 - validates the overrides
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        message = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        raise UserError(f"{source}: training.{'.'.join(str(p) for p in err['loc'])}: {message}") from None
+    try:
+        config.backbone.build()
+    except TopologyError as exc:
+        raise UserError(f"{source}: backbone: {exc}") from None
+    return config
+
+
+def load_study_config(path: str | Path) -> StudyConfig:
+    """Reads and validates a study YAML file."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such study file")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read ({exc})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise UserError(f"{path}: invalid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    return parse_study_config(data, str(path))

@@ -1,0 +1,172 @@
+"""One trial: sample a topology, reuse or train it, measure it, and tell Optuna.
+
+Everything a trial learns is stored as trial user attributes (so optuna-dashboard shows it and the
+results tables can be rebuilt from the Optuna storage alone); :mod:`skipsearch.search._record`
+copies finished trials into the results tables.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from skipsearch.nn import build_model, model_cost
+from skipsearch.search._config import StudyConfig
+from skipsearch.search._early_stopping import FinishedTrial, ParetoEarlyStopper
+from skipsearch.search._space import SearchSpace
+from skipsearch.tasks import TaskData, TrainResult, load_task, seed_everything, train_model
+from skipsearch.topology import Topology, graph_metrics
+
+METRIC_ATTRS = (
+    "accuracy",
+    "test_accuracy",
+    "loss",
+    "params",
+    "macs",
+    "flops",
+    "latency_ms",
+    "train_seconds",
+    "epochs",
+)
+"""Trial user attributes that hold the metrics of a trained (or reused) topology."""
+
+
+class TrialFailed(Exception):
+    """A trial that cannot produce a result (diverged training); its reason is recorded."""
+
+
+class Objective:
+    """The Optuna objective of a study: callable on a trial, returns the objective values."""
+
+    def __init__(self, config: StudyConfig, space: SearchSpace, data: TaskData | None = None) -> None:
+        self.config = config
+        self.space = space
+        self.data = data or load_task(config.task.name, seed=config.seed, **config.task.options)
+        self.cost_names = [o.name for o in config.objectives if o.direction == "minimize"]
+        self.train_config = config.train_config
+
+    def __call__(self, trial: optuna.Trial) -> float | list[float]:
+        try:
+            return self._evaluate(trial)
+        except (optuna.TrialPruned, TrialFailed):
+            raise
+        except Exception as exc:  # a shape error or out-of-memory fails this trial, not the study
+            trial.set_user_attr("failure_reason", f"{type(exc).__name__}: {exc}"[:2000])
+            raise
+
+    # -- steps ----------------------------------------------------------------------------------
+    def _evaluate(self, trial: optuna.Trial) -> float | list[float]:
+        topology = self.space.sample(trial)
+        self._describe(trial, topology)
+        limit = self.config.space.max_active
+        if limit is not None and self.space.active_count(topology) > limit:
+            reason = f"{self.space.active_count(topology)} active skip edges exceed space.max_active={limit}"
+            trial.set_user_attr("stop_reason", reason)
+            raise optuna.TrialPruned(reason)
+        if self.config.execution.dedupe and (earlier := self._find_evaluated(trial, topology.hash)) is not None:
+            for key in (*METRIC_ATTRS, "curve"):
+                if key in earlier.user_attrs:
+                    trial.set_user_attr(key, earlier.user_attrs[key])
+            trial.set_user_attr("reused_from", earlier.number)
+            return self._values(earlier.user_attrs)
+
+        seed_everything(self.config.seed)
+        model = build_model(topology)
+        cost = model_cost(model, topology.input_shape)
+        for key, value in cost.to_dict().items():
+            trial.set_user_attr(key, value)
+        stopper = self._stopper(trial, cost)
+        result = train_model(model, self.data, self.train_config, seed=self.config.seed, should_stop=stopper)
+        self._store_result(trial, result)
+        if result.status == "diverged":
+            trial.set_user_attr("failure_reason", result.reason)
+            raise TrialFailed(result.reason)
+        if result.status == "stopped":
+            reason = getattr(stopper, "reason", None) or f"pruned at epoch {result.epochs_run} by the study's pruner"
+            trial.set_user_attr("stop_reason", reason)
+            raise optuna.TrialPruned(reason)
+        return self._values(trial.user_attrs)
+
+    def _describe(self, trial: optuna.Trial, topology: Topology) -> None:
+        metrics = graph_metrics(topology)
+        trial.set_user_attr("hash", topology.hash)
+        trial.set_user_attr("topology", topology.to_json(indent=None))
+        trial.set_user_attr("task", self.config.task.name)
+        trial.set_user_attr("seed", self.config.seed)
+        trial.set_user_attr("active_skips", self.space.active_count(topology))
+        trial.set_user_attr("paths", float(metrics.paths))
+        trial.set_user_attr("longest_path", metrics.longest_path)
+        trial.set_user_attr("shortest_path", metrics.shortest_path)
+
+    def _store_result(self, trial: optuna.Trial, result: TrainResult) -> None:
+        values = {
+            "accuracy": result.val_metric,
+            "test_accuracy": result.test_metric,
+            "loss": result.val_loss,
+            "train_seconds": result.train_seconds,
+            "epochs": result.epochs_run,
+        }
+        for key, value in values.items():
+            trial.set_user_attr(key, _finite_or_none(value))
+        trial.set_user_attr("curve", [_finite_or_none(v) for v in result.curve])
+
+    def _values(self, attrs: dict[str, Any]) -> float | list[float]:
+        values = [float(attrs[o.name]) for o in self.config.objectives]
+        return values if self.config.multi_objective else values[0]
+
+    # -- history --------------------------------------------------------------------------------
+    def _finished(self, trial: optuna.Trial) -> list[optuna.trial.FrozenTrial]:
+        return trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+
+    def _find_evaluated(self, trial: optuna.Trial, topology_hash: str) -> optuna.trial.FrozenTrial | None:
+        """A finished trial of this study that trained the same topology with the same seed."""
+        for done in self._finished(trial):
+            attrs = done.user_attrs
+            if attrs.get("hash") == topology_hash and attrs.get("seed") == self.config.seed:
+                return done
+        return None
+
+    def _stopper(self, trial: optuna.Trial, cost: Any) -> Any:
+        early = self.config.early_stopping
+        if not early.enabled:
+            return None
+        if not self.config.multi_objective:
+            if early.pruner == "none":
+                return None
+
+            def report(epoch: int, value: float) -> bool:
+                trial.report(value, epoch)
+                return trial.should_prune()
+
+            return report
+        costs = cost.to_dict()
+        finished = [
+            FinishedTrial(t.number, tuple(float(t.user_attrs[c]) for c in self.cost_names), _curve(t))
+            for t in self._finished(trial)
+            if all(t.user_attrs.get(c) is not None for c in self.cost_names)
+        ]
+        return ParetoEarlyStopper(
+            finished,
+            [float(costs[c]) for c in self.cost_names],
+            self.config.train_config.epochs,
+            min_epoch_fraction=early.min_epoch_fraction,
+            margin=early.margin,
+        )
+
+
+def _curve(trial: optuna.trial.FrozenTrial) -> tuple[float, ...]:
+    return tuple(v for v in trial.user_attrs.get("curve", []) if v is not None)
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+def topology_of(trial: optuna.trial.FrozenTrial) -> Topology | None:
+    """The topology a trial evaluated, from its user attributes."""
+    text = trial.user_attrs.get("topology")
+    return Topology.from_dict(json.loads(text)) if text else None

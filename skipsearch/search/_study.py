@@ -1,0 +1,213 @@
+"""Creating, joining and running studies: the worker loop and local multi-process runs.
+
+Scaling out is Optuna's own: every worker is an independent process that shares nothing but the
+storage. A study stores its whole configuration as a study user attribute, so
+``skipsearch worker --storage URL --study NAME`` joins from any machine without the YAML file.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from skipsearch.errors import UserError
+from skipsearch.results import connect
+from skipsearch.search._config import StudyConfig
+from skipsearch.search._objective import Objective
+from skipsearch.search._record import recording_callback, sync_results
+from skipsearch.search._space import SearchSpace
+from skipsearch.search._storage import open_storage
+
+CONFIG_ATTR = "skipsearch_config"
+"""Study user attribute holding the study file's content (as validated JSON)."""
+
+ProgressFn = Callable[[optuna.Study, FrozenTrial | None], None]
+
+
+def make_sampler(config: StudyConfig, worker_index: int = 0) -> optuna.samplers.BaseSampler:
+    """The study file's sampler, seeded per worker so that workers do not propose in lockstep."""
+    seed = config.seed + worker_index
+    options = dict(config.sampler.options)
+    factories: dict[str, Callable[..., optuna.samplers.BaseSampler]] = {
+        "tpe": lambda **kw: optuna.samplers.TPESampler(seed=seed, **{"multivariate": True, **kw}),
+        "nsga2": lambda **kw: optuna.samplers.NSGAIISampler(seed=seed, **kw),
+        "random": lambda **kw: optuna.samplers.RandomSampler(seed=seed, **kw),
+        "gp": lambda **kw: optuna.samplers.GPSampler(seed=seed, **kw),
+    }
+    try:
+        return factories[config.sampler.name](**options)
+    except TypeError as exc:
+        raise UserError(f"sampler.options: {exc}") from None
+
+
+def make_pruner(config: StudyConfig) -> optuna.pruners.BasePruner:
+    """Optuna's pruner for single-objective studies (multi-objective ones stop trials themselves)."""
+    early = config.early_stopping
+    if config.multi_objective or not early.enabled or early.pruner == "none":
+        return optuna.pruners.NopPruner()
+    epochs = config.train_config.epochs
+    warmup = max(1, round(early.min_epoch_fraction * epochs))
+    if early.pruner == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=warmup - 1)
+    if early.pruner == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=warmup, max_resource=epochs)
+    return optuna.pruners.SuccessiveHalvingPruner(min_resource=warmup)
+
+
+def _comparable(config: dict[str, Any]) -> dict[str, Any]:
+    """The part of a configuration that must not change when a study is resumed (the
+    objectives among them, so the study's directions always match)."""
+    return {k: v for k, v in config.items() if k not in ("trials", "timeout", "description", "execution")}
+
+
+def create_study(config: StudyConfig, storage_url: str, study_name: str | None = None) -> optuna.Study:
+    """Creates the study, or resumes it when one of that name exists with the same settings."""
+    name = study_name or config.name
+    ex = config.execution
+    storage = open_storage(
+        storage_url, heartbeat_interval=ex.heartbeat_interval, grace_period=ex.grace_period, max_retry=ex.max_retry
+    )
+    connect(storage_url)  # sets up the results tables before any worker races to
+    study = optuna.create_study(
+        storage=storage,
+        study_name=name,
+        directions=[o.direction for o in config.objectives],
+        sampler=make_sampler(config),
+        pruner=make_pruner(config),
+        load_if_exists=True,
+    )
+    stored = study.user_attrs.get(CONFIG_ATTR)
+    current = config.model_dump(mode="json")
+    if stored is None:
+        study.set_user_attr(CONFIG_ATTR, current)
+        study.set_metric_names([o.name for o in config.objectives])
+    elif _comparable(stored) != _comparable(current):
+        raise UserError(
+            f"study {name!r} already exists in the storage with other settings; "
+            "pass --study NEW_NAME to start a new one, or run the file it was created with"
+        )
+    elif stored != current:  # a new trial target, timeout or execution settings: workers follow them
+        study.set_user_attr(CONFIG_ATTR, current)
+    return study
+
+
+def load_study(storage_url: str, study_name: str, worker_index: int = 0) -> tuple[optuna.Study, StudyConfig]:
+    """Joins an existing study: its configuration comes from the storage."""
+    probe = open_storage(storage_url, heartbeat_interval=None)
+    try:
+        stored = optuna.load_study(study_name=study_name, storage=probe).user_attrs.get(CONFIG_ATTR)
+    except KeyError:
+        names = ", ".join(optuna.get_all_study_names(probe)) or "none"
+        raise UserError(f"--study: no study named {study_name!r} in the storage (studies: {names})") from None
+    finally:
+        probe.engine.dispose()
+    if stored is None:
+        raise UserError(f"--study: {study_name!r} was not created by skipsearch (no {CONFIG_ATTR} attribute)")
+    config = StudyConfig.model_validate(stored)
+    ex = config.execution
+    storage = open_storage(
+        storage_url, heartbeat_interval=ex.heartbeat_interval, grace_period=ex.grace_period, max_retry=ex.max_retry
+    )
+    study = optuna.load_study(
+        study_name=study_name, storage=storage, sampler=make_sampler(config, worker_index), pruner=make_pruner(config)
+    )
+    return study, config
+
+
+def counted_trials(trials: list[FrozenTrial]) -> int:
+    """Trials that count towards the target: finished ones, and failures the objective reported
+    (a killed worker's trial fails without a reason and is retried, so it does not count)."""
+    return sum(
+        t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+        or (t.state == TrialState.FAIL and "failure_reason" in t.user_attrs)
+        for t in trials
+    )
+
+
+class StopAtTarget:
+    """Stops a worker once finished plus running trials (of all workers) reach the target."""
+
+    def __init__(self, target: int) -> None:
+        self.target = target
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        trials = study.get_trials(deepcopy=False)
+        running = sum(t.state == TrialState.RUNNING for t in trials)
+        if counted_trials(trials) + running >= self.target:
+            study.stop()
+
+
+def run_worker(
+    storage_url: str,
+    study_name: str,
+    *,
+    target: int | None = None,
+    timeout: float | None = None,
+    worker_index: int = 0,
+    progress: ProgressFn | None = None,
+) -> optuna.Study:
+    """Runs trials of a stored study until it reaches its trial target (or ``timeout``)."""
+    study, config = load_study(storage_url, study_name, worker_index)
+    threads = config.execution.threads_per_worker
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    engine = connect(storage_url)
+    optuna.storages.fail_stale_trials(study)
+    sync_results(engine, study)
+    goal = target or config.trials
+    if counted_trials(study.get_trials(deepcopy=False)) >= goal:
+        return study
+    space = SearchSpace(config.backbone.build(), config.space)
+    callbacks: list[Callable[[optuna.Study, FrozenTrial], None]] = [recording_callback(engine), StopAtTarget(goal)]
+    if progress is not None:
+        callbacks.append(progress)
+    study.optimize(Objective(config, space), timeout=timeout or config.timeout, catch=(Exception,), callbacks=callbacks)
+    return study
+
+
+def run_local_workers(
+    storage_url: str,
+    study_name: str,
+    workers: int,
+    *,
+    target: int | None = None,
+    timeout: float | None = None,
+    progress: ProgressFn | None = None,
+    poll_seconds: float = 1.0,
+) -> int:
+    """Runs ``workers`` worker processes on this machine and waits for them; returns the worst exit code.
+
+    The storage URL reaches the workers through the environment, not their command lines, so a
+    password never shows in a process list.
+    """
+    env = {**os.environ, "SKIPSEARCH_STORAGE": storage_url}
+    command = [sys.executable, "-m", "skipsearch", "worker", "--study", study_name, "--quiet"]
+    if target:
+        command += ["--n-trials", str(target)]
+    if timeout:
+        command += ["--timeout", str(timeout)]
+    procs = [subprocess.Popen([*command, "--worker-index", str(i)], env=env) for i in range(workers)]
+    study = optuna.load_study(study_name=study_name, storage=open_storage(storage_url, heartbeat_interval=None))
+    try:
+        while any(p.poll() is None for p in procs):
+            if progress is not None:
+                progress(study, None)
+            time.sleep(poll_seconds)
+    except KeyboardInterrupt:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait()
+        raise
+    if progress is not None:
+        progress(study, None)
+    return max(p.returncode for p in procs)

@@ -1,0 +1,29 @@
+"""Tasks (local, in-memory datasets with a metric) and the training loop.
+
+``load_task(name)`` gives a :class:`TaskData` of train/validation/test tensors; ``train_model``
+trains a model built by :func:`skipsearch.nn.build_model` on it with a :class:`TrainConfig` and
+returns a :class:`TrainResult`. Searches see validation metrics only; the test metric of the
+final model is computed once, at the end.
+"""
+
+from skipsearch.tasks._config import TrainConfig
+from skipsearch.tasks._data import METRICS, TaskData, reshape_for
+from skipsearch.tasks._metrics import evaluate, mean_iou
+from skipsearch.tasks._registry import TASKS, TaskSpec, load_task
+from skipsearch.tasks._train import TrainResult, resolve_device, seed_everything, train_model
+
+__all__ = [
+    "METRICS",
+    "TASKS",
+    "TaskData",
+    "TaskSpec",
+    "TrainConfig",
+    "TrainResult",
+    "evaluate",
+    "load_task",
+    "mean_iou",
+    "reshape_for",
+    "resolve_device",
+    "seed_everything",
+    "train_model",
+]

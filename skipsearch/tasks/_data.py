@@ -1,0 +1,118 @@
+"""The in-memory dataset of a task, and fitting its inputs to a topology's input shape."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from skipsearch.errors import UserError
+
+METRICS = ("accuracy", "miou")
+
+
+@dataclass(frozen=True)
+class TaskData:
+    """Train, validation and test splits of one task, as tensors on the CPU.
+
+    ``x_*`` are float32 batches of ``input_shape``; ``y_*`` are int64 class labels (one per sample,
+    or one per pixel for segmentation). A search sees only train and validation; the test split
+    is for reporting the final model. :func:`skipsearch.tasks.load_task` caches and shares these
+    objects, so never modify the tensors in place.
+    """
+
+    name: str
+    input_shape: tuple[int, ...]
+    num_classes: int
+    metric: str
+    x_train: Tensor
+    y_train: Tensor
+    x_val: Tensor
+    y_val: Tensor
+    x_test: Tensor
+    y_test: Tensor
+
+    def __repr__(self) -> str:  # the default would print every tensor
+        sizes = f"{len(self.x_train)}/{len(self.x_val)}/{len(self.x_test)}"
+        return (
+            f"TaskData({self.name!r}, input_shape={self.input_shape}, num_classes={self.num_classes}, "
+            f"metric={self.metric!r}, train/val/test={sizes})"
+        )
+
+
+def reshape_for(data: TaskData, input_shape: tuple[int, ...] | list[int]) -> TaskData:
+    """``data`` with its inputs viewed as ``input_shape`` (no batch dimension).
+
+    Lets one dataset feed topologies of several input ranks: mnist1d's ``(40,)`` vectors become the
+    ``(1, 40)`` signals a 1-D CNN takes, digits' ``(64,)`` vectors the ``(1, 8, 8)`` images a 2-D
+    CNN takes, without copying. The number of input values must match; otherwise a
+    :class:`UserError` names both shapes. :func:`skipsearch.tasks.train_model` calls this with the
+    model's topology, so callers rarely need it.
+    """
+    shape = tuple(int(n) for n in input_shape)
+    if shape == data.input_shape:
+        return data
+    if math.prod(shape) != math.prod(data.input_shape):
+        raise UserError(
+            f"task {data.name!r} has inputs of shape {_fmt(data.input_shape)}, "
+            f"which cannot be viewed as the topology's input shape {_fmt(shape)}"
+        )
+    return dataclasses.replace(
+        data,
+        input_shape=shape,
+        x_train=data.x_train.view(-1, *shape),
+        x_val=data.x_val.view(-1, *shape),
+        x_test=data.x_test.view(-1, *shape),
+    )
+
+
+def split_train_val(
+    x: np.ndarray, y: np.ndarray, val_size: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A seeded random split of a pool of samples into train and validation parts."""
+    if not 0 < val_size < len(x):
+        raise UserError(f"val_size must be between 1 and {len(x) - 1}, got {val_size}")
+    order = np.random.default_rng(seed).permutation(len(x))
+    val, train = order[:val_size], order[val_size:]
+    return x[train], y[train], x[val], y[val]
+
+
+def make_task_data(
+    name: str,
+    metric: str,
+    num_classes: int,
+    train: tuple[np.ndarray, np.ndarray],
+    val: tuple[np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray],
+) -> TaskData:
+    """Packs numpy splits (inputs already of the task's shape) into float32/int64 tensors."""
+
+    def tensors(pair: tuple[np.ndarray, np.ndarray]) -> tuple[Tensor, Tensor]:
+        x, y = pair
+        return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), torch.from_numpy(
+            np.ascontiguousarray(y, dtype=np.int64)
+        )
+
+    x_train, y_train = tensors(train)
+    x_val, y_val = tensors(val)
+    x_test, y_test = tensors(test)
+    return TaskData(
+        name=name,
+        input_shape=tuple(x_train.shape[1:]),
+        num_classes=num_classes,
+        metric=metric,
+        x_train=x_train,
+        y_train=y_train,
+        x_val=x_val,
+        y_val=y_val,
+        x_test=x_test,
+        y_test=y_test,
+    )
+
+
+def _fmt(shape: tuple[int, ...]) -> str:
+    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"

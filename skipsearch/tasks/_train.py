@@ -1,0 +1,215 @@
+"""The training loop every trial and ``skipsearch train`` run."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from skipsearch.errors import UserError
+from skipsearch.nn import SwitchSkip, switch_penalty
+from skipsearch.tasks._config import TrainConfig
+from skipsearch.tasks._data import TaskData, reshape_for
+from skipsearch.tasks._metrics import evaluate
+
+ShouldStop = Callable[[int, float], bool]
+
+
+@dataclass
+class TrainResult:
+    """What one training run achieved.
+
+    ``status`` is ``ok``; ``diverged`` when the loss became NaN or infinite (``reason`` says where;
+    ``val_metric`` and ``val_loss`` are then NaN and no test metric is computed); or ``stopped``
+    when ``should_stop`` ended the run early.
+    """
+
+    status: str
+    reason: str | None
+    val_metric: float
+    """Validation metric of the final model: what a search optimises."""
+    val_loss: float
+    test_metric: float | None
+    """Test metric of the final model, computed once at the end (``None`` if not asked or diverged)."""
+    curve: list[float]
+    """Validation metric after each epoch."""
+    epochs_run: int
+    train_seconds: float
+    """Wall time of training and the per-epoch validation, nothing else."""
+    train_loss: float
+    """Mean training loss (with the switch penalty) over the last epoch."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def seed_everything(seed: int) -> None:
+    """Seeds Python's, numpy's and torch's global generators (call it before building a model,
+    so its initial weights follow from the seed)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def resolve_device(name: str) -> torch.device:
+    """The torch device for a :attr:`TrainConfig.device` setting."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("training device 'cuda' was asked for, but CUDA is not available")
+    return torch.device(name)
+
+
+def train_model(
+    model: nn.Module,
+    data: TaskData,
+    config: TrainConfig,
+    *,
+    seed: int,
+    should_stop: ShouldStop | None = None,
+    evaluate_test: bool = True,
+) -> TrainResult:
+    """Trains ``model`` in place on ``data``'s train split and validates it after each epoch.
+
+    Inputs are viewed as the model's topology input shape (:func:`reshape_for`). ``seed`` fixes
+    the batch order (a private generator) and seeds torch's global generator for anything random
+    inside the model, so on the CPU the same seed and initial weights give identical results.
+    The loss is cross-entropy plus ``config.switch_penalty`` times :func:`skipsearch.nn.switch_penalty`.
+    A NaN or infinite loss ends the run with status ``diverged`` (no exception). After each epoch
+    ``should_stop(epoch, val_metric)`` (epochs count from 1) may end the run: status ``stopped``;
+    exceptions it raises (e.g. ``optuna.TrialPruned``) propagate. The test split is evaluated once,
+    for the final model, when ``evaluate_test`` is true and the run did not diverge.
+    ``config.threads`` holds for this call only; torch's previous thread count is restored.
+    """
+    device = resolve_device(config.device)
+    previous_threads = torch.get_num_threads()
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
+    try:
+        return _train(model, data, config, device, seed, should_stop, evaluate_test)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _train(
+    model: nn.Module,
+    data: TaskData,
+    config: TrainConfig,
+    device: torch.device,
+    seed: int,
+    should_stop: ShouldStop | None,
+    evaluate_test: bool,
+) -> TrainResult:
+    topology = getattr(model, "meta", {}).get("topology")
+    if topology is not None:
+        data = reshape_for(data, topology.input_shape)
+    model.to(device)
+    x_train, y_train = data.x_train.to(device), data.y_train.to(device)
+    x_val, y_val = data.x_val.to(device), data.y_val.to(device)
+
+    optimizer = _optimizer(model, config)
+    batches = _batch_bounds(len(x_train), config.batch_size)
+    scheduler = _scheduler(optimizer, config, len(batches))
+    penalty = config.switch_penalty if any(isinstance(m, SwitchSkip) for m in model.modules()) else 0.0
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+
+    curve: list[float] = []
+    status, reason = "ok", None
+    val_metric = val_loss = train_loss = math.nan
+    start = time.perf_counter()
+    for epoch in range(1, config.epochs + 1):
+        model.train()
+        order = torch.randperm(len(x_train), generator=generator).to(device)
+        loss_sum = torch.zeros((), device=device)
+        for number, (begin, end) in enumerate(batches, start=1):
+            index = order[begin:end]
+            loss = F.cross_entropy(model(x_train[index]), y_train[index])
+            if penalty:
+                loss = loss + penalty * switch_penalty(model)
+            if not torch.isfinite(loss):  # one scalar check per batch: the loop's only sync
+                status, reason = "diverged", f"loss became {float(loss)} at epoch {epoch}, batch {number}"
+                train_loss = float(loss)
+                break
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.grad_clip is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            if config.schedule == "cosine":
+                scheduler.step()
+            loss_sum += loss.detach() * (end - begin)
+        if status == "diverged":
+            val_metric = val_loss = math.nan
+            break
+        if config.schedule == "step":
+            scheduler.step()
+        train_loss = float(loss_sum) / batches[-1][1]
+        val_metric, val_loss = evaluate(model, x_val, y_val, data.metric)
+        if not math.isfinite(val_loss):
+            status, reason = "diverged", f"validation loss became {val_loss} after epoch {epoch}"
+            val_metric = val_loss = math.nan
+            break
+        curve.append(val_metric)
+        if should_stop is not None and should_stop(epoch, val_metric):
+            status, reason = "stopped", f"stopped early after epoch {epoch} of {config.epochs}"
+            break
+    train_seconds = time.perf_counter() - start
+
+    test_metric = None
+    if evaluate_test and status != "diverged":
+        test_metric, _ = evaluate(model, data.x_test, data.y_test, data.metric)
+    return TrainResult(
+        status=status,
+        reason=reason,
+        val_metric=val_metric,
+        val_loss=val_loss,
+        test_metric=test_metric,
+        curve=curve,
+        epochs_run=len(curve),
+        train_seconds=train_seconds,
+        train_loss=train_loss,
+    )
+
+
+def _batch_bounds(samples: int, batch_size: int) -> list[tuple[int, int]]:
+    """``(begin, end)`` of each batch of an epoch. A last batch of one sample is dropped:
+    batch normalisation cannot train on it."""
+    bounds = [(b, min(b + batch_size, samples)) for b in range(0, samples, batch_size)]
+    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
+        bounds.pop()
+    return bounds
+
+
+def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    # Scalar parameters are the gates of skip edges (scalar/switch kinds): architecture
+    # parameters that weight decay must not pull towards zero.
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups: list[dict[str, Any]] = [
+        {"params": [p for p in params if p.dim() > 0], "weight_decay": config.weight_decay},
+        {"params": [p for p in params if p.dim() == 0], "weight_decay": 0.0},
+    ]
+    groups = [g for g in groups if g["params"]]
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum)
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=config.lr)
+    return torch.optim.Adam(groups, lr=config.lr)
+
+
+def _scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, steps_per_epoch: int) -> Any:
+    if config.schedule == "cosine":  # stepped per batch
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs * steps_per_epoch)
+    if config.schedule == "step":  # stepped per epoch
+        milestones = [config.epochs // 2, (3 * config.epochs) // 4]
+        return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=0.1)
+    return None

@@ -1,0 +1,158 @@
+"""``skipsearch results`` and ``skipsearch pareto`` as a user runs them."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import random
+import subprocess
+import sys
+
+import pytest
+from results_helpers import random_record, random_topology
+from test_results_pareto import brute_ranks
+
+from skipsearch.cli import main
+from skipsearch.results import connect, evaluations, record_evaluations
+
+ROW_KEYS = {"study", "trial_number", "hash", "state", "accuracy", "test_accuracy", "params", "macs", "latency_ms"}
+
+
+def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
+    """Runs the real entry point in-process; returns (exit code, stdout, stderr)."""
+    old = sys.argv
+    sys.argv = ["skipsearch", *args]
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        sys.argv = old
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def storage(tmp_path_factory) -> str:
+    url = f"sqlite:///{tmp_path_factory.mktemp('cli') / 'results.db'}"
+    engine = connect(url)
+    rng = random.Random(11)
+    topologies = [random_topology(rng) for _ in range(10)]
+    records = [random_record(rng, s, i, rng.choice(topologies), levels=4) for s in ("a", "b") for i in range(120)]
+    record_evaluations(engine, records)
+    engine.dispose()
+    return url
+
+
+def test_results_json_lists_every_row(storage, capsys) -> None:
+    code, out, err = run_cli(["results", "--storage", storage, "--format", "json"], capsys)
+    assert code == 0, err
+    rows = json.loads(out)
+    assert len(rows) == 240 and set(rows[0]) >= ROW_KEYS
+    assert {r["state"] for r in rows} == {"COMPLETE", "PRUNED", "FAIL"}
+
+
+def test_results_filters_sorts_and_limits(storage, capsys) -> None:
+    args = ["results", "--storage", storage, "--study", "b", "--where", "state=COMPLETE", "--where", "kind=add"]
+    code, out, err = run_cli([*args, "--sort", "macs", "--limit", "5", "--format", "csv"], capsys)
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert len(rows) == 5 and {r["study"] for r in rows} == {"b"} and {r["state"] for r in rows} == {"COMPLETE"}
+    assert [int(r["macs"]) for r in rows] == sorted(int(r["macs"]) for r in rows)
+
+
+def test_results_table(storage, capsys) -> None:
+    code, out, _ = run_cli(["results", "--storage", storage, "--limit", "3"], capsys)
+    assert code == 0
+    assert "trial" in out and "accuracy" in out and out.count("\n") >= 5
+
+
+@pytest.mark.parametrize(
+    "objectives",
+    ["accuracy:max,macs:min", "accuracy:max,macs:min,latency_ms:min", "test_accuracy:max,params:min,latency_ms:min"],
+)
+def test_pareto_json_is_exactly_the_non_dominated_rows(storage, capsys, objectives: str) -> None:
+    args = ["pareto", "--storage", storage, "--study", "a", "--study", "b", "--objectives", objectives]
+    code, out, err = run_cli([*args, "--format", "json"], capsys)
+    assert code == 0, err
+    rows = json.loads(out)
+    assert rows and set(rows[0]) >= ROW_KEYS
+    got = [(r["study"], r["trial_number"]) for r in rows]
+    assert len(got) == len(set(got))
+
+    pairs = [(c, d) for c, _, d in (o.partition(":") for o in objectives.split(","))]
+    frame = evaluations(connect(storage))
+    names = [c for c, _ in pairs]
+    frame = frame[(frame["state"] == "COMPLETE") & frame[names].notna().all(axis=1)]
+    ranks = brute_ranks(frame[names].to_numpy(dtype=float), [d for _, d in pairs])
+    expected = set(zip(frame["study"][ranks == 0], frame["trial_number"][ranks == 0].astype(int), strict=True))
+    assert set(got) == expected
+
+
+def test_pareto_table_footer_summary_and_plots(storage, capsys, tmp_path) -> None:
+    code, out, err = run_cli(["pareto", "--storage", storage, "--study", "a"], capsys)
+    assert code == 0, err
+    assert "hypervolume" in out and "reference point accuracy=" in out
+    png, html = tmp_path / "front.png", tmp_path / "front.html"
+    code, out, err = run_cli(["pareto", "--storage", storage, "--study", "a", "--summary", "--plot", str(png)], capsys)
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["front_size"] >= 1 and summary["hypervolume"] > 0
+    assert set(summary["reference_point"]) == {"accuracy", "macs"}
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    args = ["pareto", "--storage", storage, "--study", "a", "--format", "csv", "--plot", str(html)]
+    code, _, err = run_cli(args, capsys)
+    assert code == 0, err
+    text = html.read_text()
+    assert "Pareto front" in text and "<script src=" not in text  # offline: plotly.js is inlined
+    assert len(text) > 1_000_000
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        "accuracy>0.5'",
+        "accuracy>0.5; DROP TABLE evaluations",
+        "state=COMPLETE UNION SELECT * FROM topologies",
+        "accuracy>0 OR 1=1",
+        "accuracy>0 --",
+        "study=a/*x*/",
+        "sleep(5)>0",
+    ],
+)
+def test_where_injection_is_rejected_with_exit_2_and_one_line(storage, capsys, where: str) -> None:
+    code, out, err = run_cli(["results", "--storage", storage, "--where", where], capsys)
+    assert code == 2 and out == ""
+    assert err.startswith("error: --where") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["results", "--study", "zzz"], "no evaluations for study 'zzz' (studies with results: a, b)"),
+        (["pareto", "--study", "a", "--objectives", "speed:max"], "objective 'speed'"),
+        (["pareto", "--study", "a", "--plot", "front.svg"], "must end in .png or .html"),
+        (["pareto", "--study", "a", "--reference-point", "1,x"], "--reference-point"),
+        (["pareto", "--study", "a", "--reference-point", "1,2,3"], "needs 2 values"),
+        (["results", "--sort", "nope"], "--sort 'nope'"),
+    ],
+)
+def test_bad_input_is_one_line(storage, capsys, args: list[str], message: str) -> None:
+    code, _, err = run_cli([*args, "--storage", storage], capsys)
+    assert code == 2 and message in err and err.count("\n") == 1
+
+
+def test_missing_database_file_is_not_created(tmp_path, capsys) -> None:
+    path = tmp_path / "typo.db"
+    code, _, err = run_cli(["results", "--storage", f"sqlite:///{path}"], capsys)
+    assert code == 2 and "no results database" in err and not path.exists()
+
+
+def test_installed_command(storage) -> None:
+    """The console script end to end, once (a fresh process, as a user runs it)."""
+    args = ["pareto", "--storage", storage, "--study", "a", "--where", "accuracy>0.5;", "--format", "json"]
+    command = [sys.executable, "-c", "from skipsearch.cli import main; main()", *args]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and proc.stderr.startswith("error: --where") and proc.stderr.count("\n") == 1
