@@ -31,7 +31,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from _reference import REFERENCES, copy_weights
+from _reference import DeepMLP, DeepMLPModules, ResNet20, copy_weights
 from torch import nn
 
 from skipsearch.nn import build_model
@@ -42,9 +42,11 @@ RESULTS = Path(__file__).resolve().parent / "results" / "compiler_overhead.json"
 
 @dataclass(frozen=True)
 class Case:
-    """One model to time: its input batch and how long to time it."""
+    """One comparison: a preset, its hand-written twin, the input batch and how long to time it."""
 
-    model: str
+    name: str
+    preset: str
+    reference: Callable[[], nn.Module]
     batch_shape: tuple[int, ...]
     steps_per_sample: int
     """Train steps per timed sample, so that one sample lasts well above the timer's resolution."""
@@ -53,14 +55,19 @@ class Case:
 
 
 CASES = [
-    Case("resnet20", (32, 3, 32, 32), steps_per_sample=2, rounds=100, quick_rounds=3),
-    Case("mlp-deep", (128, 40), steps_per_sample=20, rounds=200, quick_rounds=5),
+    Case("resnet20", "resnet20", ResNet20, (32, 3, 32, 32), steps_per_sample=2, rounds=100, quick_rounds=3),
+    Case("mlp-deep", "mlp-deep", DeepMLP, (128, 40), steps_per_sample=20, rounds=200, quick_rounds=5),
+    # Diagnostic, not run by default: the twin built from the same block modules as the model.
+    Case("mlp-deep-modules", "mlp-deep", DeepMLPModules, (128, 40), steps_per_sample=20, rounds=200, quick_rounds=5),
 ]
+DEFAULT_CASES = ("resnet20", "mlp-deep")
 
 
 @dataclass(frozen=True)
 class Result:
-    model: str
+    case: str
+    preset: str
+    reference: str
     threads: int
     batch_shape: tuple[int, ...]
     rounds: int
@@ -117,8 +124,8 @@ def measure(case: Case, threads: int, rounds: int) -> Result:
     """Times the built and the hand-written model of ``case``, interleaved, with ``threads`` threads."""
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    built = build_model(get_preset(case.model))
-    reference = REFERENCES[case.model]()
+    built = build_model(get_preset(case.preset))
+    reference = case.reference()
     copy_weights(built, reference)
     x = torch.randn(case.batch_shape)
     y = torch.randint(0, 10, (case.batch_shape[0],))
@@ -143,7 +150,9 @@ def measure(case: Case, threads: int, rounds: int) -> Result:
     built_ms = statistics.median(times["built"]) * 1e3
     reference_ms = statistics.median(times["reference"]) * 1e3
     return Result(
-        model=case.model,
+        case=case.name,
+        preset=case.preset,
+        reference=f"bench/_reference.py:{case.reference.__name__}",
         threads=threads,
         batch_shape=case.batch_shape,
         rounds=rounds,
@@ -166,7 +175,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="1",
         help="comma-separated torch thread counts to measure with; 'default' is torch's own (default: 1)",
     )
-    parser.add_argument("--models", default=",".join(c.model for c in CASES), help="comma-separated presets")
+    parser.add_argument(
+        "--models",
+        default=",".join(DEFAULT_CASES),
+        help=f"comma-separated comparisons, from {', '.join(c.name for c in CASES)} (default: %(default)s)",
+    )
     parser.add_argument("--rounds", type=int, default=None, help="override the number of rounds per model")
     parser.add_argument("--out", type=Path, default=RESULTS, help="JSON result file")
     return parser.parse_args(argv)
@@ -177,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     default_threads = torch.get_num_threads()
     threads = [default_threads if t.strip() == "default" else int(t) for t in args.threads.split(",")]
     wanted = args.models.split(",")
-    unknown = sorted(set(wanted) - {c.model for c in CASES})
+    unknown = sorted(set(wanted) - {c.name for c in CASES})
     if unknown:
         print(f"unknown model(s): {', '.join(unknown)}", file=sys.stderr)
         return 2
@@ -186,14 +199,14 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()
     started = time.perf_counter()
     results = []
-    for case in (c for c in CASES if c.model in wanted):
+    for case in (c for c in CASES if c.name in wanted):
         for n in threads:
             rounds = args.rounds or (case.quick_rounds if args.quick else case.rounds)
             res = measure(case, n, rounds)
             results.append(res)
             flag = "" if res.ratio <= args.max_ratio else f"  > {args.max_ratio}"
             print(
-                f"{res.model:<9} threads={res.threads}  built {res.built_ms:8.3f} ms  "
+                f"{res.case:<16} threads={res.threads}  built {res.built_ms:8.3f} ms  "
                 f"hand-written {res.reference_ms:8.3f} ms  ratio {res.ratio:.3f} "
                 f"(IQR {res.ratio_q25:.3f}-{res.ratio_q75:.3f}, {res.rounds} rounds){flag}",
                 flush=True,

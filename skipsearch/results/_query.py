@@ -282,7 +282,9 @@ def base_query(
 
 def to_frame(rows: Sequence[Any]) -> pd.DataFrame:
     """Rows of all :data:`COLUMNS` -> a DataFrame with nullable integer columns and parsed curves."""
-    frame = pd.DataFrame.from_records(rows, columns=list(COLUMNS))
+    # Column-wise: pandas probes every row object it is given, which is slow for SQLAlchemy rows.
+    columns = list(zip(*rows, strict=True)) or [()] * len(COLUMNS)
+    frame = pd.DataFrame({name: list(col) for name, col in zip(COLUMNS, columns, strict=True)})
     for column in _INT_COLUMNS:
         frame[column] = frame[column].astype("Int64")
     for column in NUMERIC_COLUMNS:

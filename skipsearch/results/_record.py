@@ -64,9 +64,7 @@ def record_evaluations(engine: Engine, records: Iterable[EvaluationRecord]) -> i
     with sqlite_writer(engine).begin() as conn:
         for topology in _new_topologies(conn, topologies):
             _insert_topology(conn, topology)
-        # Batches keep the statement under SQLite's bound-parameter limit (32766 since 3.32).
-        for start in range(0, len(rows), 1000):
-            _upsert_evaluations(conn, rows[start : start + 1000])
+        _upsert_evaluations(conn, rows)
     return len(rows)
 
 
@@ -157,8 +155,12 @@ def _insert_topology(conn: sa.Connection, topology: Topology) -> None:
     }
     # Another process may store the same topology at the same moment: the first one wins, and only
     # the statement that really inserted the topology adds its edges.
-    inserted = conn.execute(_insert(conn, TopologyRow).values(row).on_conflict_do_nothing(index_elements=["hash"]))
-    if inserted.rowcount != 1:
+    stmt = _insert(conn, TopologyRow).values(row).on_conflict_do_nothing(index_elements=["hash"])
+    if conn.dialect.insert_returning:  # psycopg reports no rowcount here: ask for the inserted key
+        inserted = conn.execute(stmt.returning(TopologyRow.hash)).scalar_one_or_none() is not None
+    else:
+        inserted = conn.execute(stmt).rowcount == 1
+    if not inserted:
         return
     index = topology.index
     edges = [
@@ -179,9 +181,11 @@ def _insert_topology(conn: sa.Connection, topology: Topology) -> None:
 
 
 def _upsert_evaluations(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
-    stmt = _insert(conn, EvaluationRow).values(rows)
+    # One statement executed for many parameter sets (the driver's executemany): cached once,
+    # with no limit on the number of rows.
+    stmt = _insert(conn, EvaluationRow)
     replaced = {c: stmt.excluded[c] for c in rows[0] if c not in ("study", "trial_number")}
-    conn.execute(stmt.on_conflict_do_update(index_elements=["study", "trial_number"], set_=replaced))
+    conn.execute(stmt.on_conflict_do_update(index_elements=["study", "trial_number"], set_=replaced), rows)
 
 
 def _insert(conn: sa.Connection, model: type) -> Any:

@@ -69,10 +69,17 @@ def ensure_schema(engine: Engine) -> None:
 
     Safe when several processes call it on the same fresh database at once.
     """
-    head = _script().get_current_head()
+    script = _script()
+    head = script.get_current_head()
     with engine.connect() as conn:
-        if _current_revision(conn) == head:  # the common case: no lock needed
-            return
+        current = _current_revision(conn)
+    if current == head:  # the common case: no lock needed
+        return
+    if current is not None and current not in {s.revision for s in script.walk_revisions()}:
+        raise UserError(
+            f"the results tables are at schema revision {current!r}, newer than this skipsearch knows "
+            f"(newest: {head!r}); upgrade skipsearch to read them"
+        )
     if engine.dialect.name == "postgresql":
         with engine.begin() as conn:
             conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_ADVISORY_LOCK_KEY)))

@@ -212,6 +212,12 @@ def parse_study_config(data: Any, source: str) -> StudyConfig:
         config.backbone.build()
     except TopologyError as exc:
         raise UserError(f"{source}: backbone: {exc}") from None
+    from skipsearch.search._samplers import make_sampler  # imports this module
+
+    try:
+        make_sampler(config)
+    except UserError as exc:
+        raise UserError(f"{source}: {exc}") from None
     return config
 
 

@@ -28,10 +28,10 @@ def check_url(url: str) -> sqlalchemy.URL:
     try:
         parsed = make_url(url)
         parsed.get_dialect()
-    except ArgumentError:
-        raise UserError(f"--storage: not a database URL: {url!r} (e.g. sqlite:///skipsearch.db)") from None
-    except NoSuchModuleError:
+    except NoSuchModuleError:  # a subclass of ArgumentError: check it first
         raise UserError(f"--storage: unknown database kind {url.split(':', 1)[0]!r} in {safe_url(url)}") from None
+    except ArgumentError:
+        raise UserError(f"--storage: not a database URL: {safe_url(url)} (e.g. sqlite:///skipsearch.db)") from None
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         folder = Path(parsed.database).expanduser().resolve().parent
         if not folder.is_dir():

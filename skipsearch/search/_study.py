@@ -22,6 +22,7 @@ from skipsearch.results import connect
 from skipsearch.search._config import StudyConfig
 from skipsearch.search._objective import Objective
 from skipsearch.search._record import recording_callback, sync_results
+from skipsearch.search._samplers import make_pruner, make_sampler
 from skipsearch.search._space import SearchSpace
 from skipsearch.search._storage import open_storage
 
@@ -29,36 +30,6 @@ CONFIG_ATTR = "skipsearch_config"
 """Study user attribute holding the study file's content (as validated JSON)."""
 
 ProgressFn = Callable[[optuna.Study, FrozenTrial | None], None]
-
-
-def make_sampler(config: StudyConfig, worker_index: int = 0) -> optuna.samplers.BaseSampler:
-    """The study file's sampler, seeded per worker so that workers do not propose in lockstep."""
-    seed = config.seed + worker_index
-    options = dict(config.sampler.options)
-    factories: dict[str, Callable[..., optuna.samplers.BaseSampler]] = {
-        "tpe": lambda **kw: optuna.samplers.TPESampler(seed=seed, **{"multivariate": True, **kw}),
-        "nsga2": lambda **kw: optuna.samplers.NSGAIISampler(seed=seed, **kw),
-        "random": lambda **kw: optuna.samplers.RandomSampler(seed=seed, **kw),
-        "gp": lambda **kw: optuna.samplers.GPSampler(seed=seed, **kw),
-    }
-    try:
-        return factories[config.sampler.name](**options)
-    except TypeError as exc:
-        raise UserError(f"sampler.options: {exc}") from None
-
-
-def make_pruner(config: StudyConfig) -> optuna.pruners.BasePruner:
-    """Optuna's pruner for single-objective studies (multi-objective ones stop trials themselves)."""
-    early = config.early_stopping
-    if config.multi_objective or not early.enabled or early.pruner == "none":
-        return optuna.pruners.NopPruner()
-    epochs = config.train_config.epochs
-    warmup = max(1, round(early.min_epoch_fraction * epochs))
-    if early.pruner == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=warmup - 1)
-    if early.pruner == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=warmup, max_resource=epochs)
-    return optuna.pruners.SuccessiveHalvingPruner(min_resource=warmup)
 
 
 def _comparable(config: dict[str, Any]) -> dict[str, Any]:

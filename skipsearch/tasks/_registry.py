@@ -31,10 +31,11 @@ class TaskSpec:
     build: Callable[..., TaskData]
 
 
-_SMALL = 1
-"""CPU threads for the small-input tasks. Their batches are too small to gain much from a second
-thread, and OpenMP threads that spin-wait collapse when other processes share the cores
-(mnist1d's CNN: 28-48 ms per batch on one thread; 28 ms on two idle cores, over 1 s on two busy ones)."""
+_THREADS = 1
+"""CPU threads of the tasks' default settings. Their models are too small to gain much from a
+second thread, and OpenMP threads that spin-wait collapse when other processes share the cores:
+on a 2-core machine with other work running, mnist1d's CNN took 28-48 ms per batch on one thread
+but over 1 s on two, and unet-small on shapes-seg 16 s for 2 epochs on one thread, 99 s on two."""
 
 TASKS: dict[str, TaskSpec] = {
     spec.name: spec
@@ -45,7 +46,7 @@ TASKS: dict[str, TaskSpec] = {
             (40,),
             10,
             "accuracy",
-            TrainConfig(epochs=10, batch_size=128, optimizer="adam", lr=3e-3, schedule="cosine", threads=_SMALL),
+            TrainConfig(epochs=10, batch_size=128, optimizer="adam", lr=3e-3, schedule="cosine", threads=_THREADS),
             _datasets.mnist1d,
         ),
         TaskSpec(
@@ -54,7 +55,7 @@ TASKS: dict[str, TaskSpec] = {
             (64,),
             10,
             "accuracy",
-            TrainConfig(epochs=30, batch_size=64, optimizer="adam", lr=1e-3, schedule="cosine", threads=_SMALL),
+            TrainConfig(epochs=30, batch_size=64, optimizer="adam", lr=1e-3, schedule="cosine", threads=_THREADS),
             _datasets.digits,
         ),
         TaskSpec(
@@ -63,7 +64,7 @@ TASKS: dict[str, TaskSpec] = {
             (1, 32, 32),
             3,
             "miou",
-            TrainConfig(epochs=10, batch_size=32, optimizer="adam", lr=3e-3, schedule="cosine"),
+            TrainConfig(epochs=6, batch_size=32, optimizer="adam", lr=3e-3, schedule="cosine", threads=_THREADS),
             _shapes.shapes_seg,
         ),
         TaskSpec(
@@ -72,7 +73,7 @@ TASKS: dict[str, TaskSpec] = {
             (20,),
             10,
             "accuracy",
-            TrainConfig(epochs=20, batch_size=128, optimizer="adam", lr=1e-3, schedule="cosine", threads=_SMALL),
+            TrainConfig(epochs=20, batch_size=128, optimizer="adam", lr=1e-3, schedule="cosine", threads=_THREADS),
             _datasets.teacher,
         ),
     ]

@@ -119,7 +119,9 @@ def _train(
     optimizer = _optimizer(model, config)
     batches = _batch_bounds(len(x_train), config.batch_size)
     scheduler = _scheduler(optimizer, config, len(batches))
-    penalty = config.switch_penalty if any(isinstance(m, SwitchSkip) for m in model.modules()) else 0.0
+    # The switches, collected once: walking every module of a deep model each batch would cost more.
+    switches = nn.ModuleList(m for m in model.modules() if isinstance(m, SwitchSkip))
+    penalty = config.switch_penalty if len(switches) else 0.0
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
 
@@ -135,10 +137,10 @@ def _train(
             index = order[begin:end]
             loss = F.cross_entropy(model(x_train[index]), y_train[index])
             if penalty:
-                loss = loss + penalty * switch_penalty(model)
+                loss = loss + penalty * switch_penalty(switches)
             if not torch.isfinite(loss):  # one scalar check per batch: the loop's only sync
-                status, reason = "diverged", f"loss became {float(loss)} at epoch {epoch}, batch {number}"
-                train_loss = float(loss)
+                status, reason = "diverged", f"loss became {float(loss.detach())} at epoch {epoch}, batch {number}"
+                train_loss = float(loss.detach())
                 break
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -14,7 +14,6 @@ follows the sum in a ResNet basic block). A classic residual block is the edge `
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -302,16 +301,15 @@ def _check_alignment(edge: SkipEdge, src: Shape, dst: Shape) -> None:
 
 def _make_node(data: dict[str, Any] | Node, position: int) -> Node:
     if isinstance(data, Node):
-        # Not ``to_dict()``: that looks the op up, and this node has not been checked yet.
-        data = {**data.params, "id": data.id, "op": data.op} if isinstance(data.params, dict) else data.params
+        data = data.to_dict()
     if not isinstance(data, dict):
         raise TopologyError(f"node #{position}: expected an object, got {type(data).__name__}")
     node_id, op = data.get("id"), data.get("op")
-    if not isinstance(node_id, str) or not _ID.fullmatch(node_id) or "__" in node_id:
+    if not isinstance(node_id, str) or not _ID.match(node_id) or "__" in node_id:
         raise TopologyError(
             f"node #{position}: 'id' must be a name like 'block3' (letters, digits, single _), got {node_id!r}"
         )
-    if not isinstance(op, str) or op not in OPS:
+    if op not in OPS:
         raise TopologyError(f"node {node_id!r}: unknown op {op!r} (known: {', '.join(OPS)})")
     params = {k: v for k, v in data.items() if k not in ("id", "op")}
     try:
@@ -330,13 +328,12 @@ def _make_edge(data: dict[str, Any] | SkipEdge, position: int) -> SkipEdge:
     if not isinstance(data, dict):
         raise TopologyError(f"skip edge #{position}: expected an object, got {type(data).__name__}")
     src, dst = data.get("src"), data.get("dst")
-    named = all(isinstance(end, str) and _ID.fullmatch(end) for end in (src, dst))
-    where = f"skip edge {src}->{dst}" if named else f"skip edge #{position}"
+    where = f"skip edge {src}->{dst}" if isinstance(src, str) and isinstance(dst, str) else f"skip edge #{position}"
     unknown = sorted(set(data) - _EDGE_KEYS)
     if unknown:
         raise TopologyError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(_EDGE_KEYS))})")
-    if not named:
-        raise TopologyError(f"{where}: 'src' and 'dst' must be node ids, got {src!r} and {dst!r}")
+    if not isinstance(src, str) or not isinstance(dst, str):
+        raise TopologyError(f"{where}: 'src' and 'dst' must be node ids")
     kind = data.get("kind", "add")
     if kind not in EDGE_KINDS:
         raise TopologyError(f"{where}: unknown kind {kind!r} (known: {', '.join(EDGE_KINDS)})")
@@ -349,19 +346,7 @@ def _make_edge(data: dict[str, Any] | SkipEdge, position: int) -> SkipEdge:
     if init is not None:
         if kind not in DEFAULT_INIT:
             raise TopologyError(f"{where}: kind {kind!r} takes no 'init'")
-        value = _finite(init)
-        if value is None:
-            raise TopologyError(f"{where}: 'init' must be a finite number, got {init!r}")
-        init = value
+        if isinstance(init, bool) or not isinstance(init, int | float) or init != init:
+            raise TopologyError(f"{where}: 'init' must be a number, got {init!r}")
+        init = float(init)
     return SkipEdge(src, dst, kind, align, init)
-
-
-def _finite(value: Any) -> float | None:
-    """``value`` as a float if it is a finite number (not a bool), else ``None``."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    try:
-        number = float(value)
-    except OverflowError:  # an integer beyond the float range
-        return None
-    return number if math.isfinite(number) else None

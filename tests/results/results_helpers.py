@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime
 
+import numpy as np
+
 from skipsearch.results import EvaluationRecord
 from skipsearch.topology import SkipEdge, Topology, families
 
@@ -67,3 +69,20 @@ def random_record(
         started_at=datetime(2025, 1, 1, 12, 0, tzinfo=UTC),
         finished_at=datetime(2025, 1, 1, 12, 5, tzinfo=UTC),
     )
+
+
+def _dominates(a: np.ndarray, b: np.ndarray) -> bool:
+    return bool(np.all(a <= b) and np.any(a < b))
+
+
+def brute_ranks(values: np.ndarray, directions: list[str]) -> np.ndarray:
+    """Peel fronts with the O(n^2) definition of dominance (minimisation after sign flips)."""
+    loss = values * np.array([-1.0 if d == "max" else 1.0 for d in directions])
+    ranks = np.full(len(loss), -1)
+    rank = 0
+    while (ranks < 0).any():
+        left = np.flatnonzero(ranks < 0)
+        front = [i for i in left if not any(_dominates(loss[j], loss[i]) for j in left)]
+        ranks[front] = rank
+        rank += 1
+    return ranks

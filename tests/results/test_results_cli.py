@@ -10,8 +10,7 @@ import subprocess
 import sys
 
 import pytest
-from results_helpers import random_record, random_topology
-from test_results_pareto import brute_ranks
+from results_helpers import brute_ranks, random_record, random_topology
 
 from skipsearch.cli import main
 from skipsearch.results import connect, evaluations, record_evaluations

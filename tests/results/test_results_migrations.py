@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from alembic.script import ScriptDirectory
 
+from skipsearch.errors import UserError
 from skipsearch.results import VERSION_TABLE, connect, evaluations, head_revision, pareto, schema_revision
 from skipsearch.results._schema import alembic_config
 
@@ -64,3 +65,12 @@ def test_connecting_twice_is_a_no_op(tmp_path: Path) -> None:
     assert schema_revision(first) == schema_revision(second) == head_revision()
     first.dispose()
     second.dispose()
+
+
+def test_a_newer_schema_is_a_clear_error(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    connect(url).dispose()
+    with closing(sqlite3.connect(tmp_path / "x.db")) as conn, conn:
+        conn.execute(f"UPDATE {VERSION_TABLE} SET version_num = '9999'")
+    with pytest.raises(UserError, match="schema revision '9999', newer than this skipsearch knows"):
+        connect(url)

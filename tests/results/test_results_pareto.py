@@ -7,7 +7,7 @@ import random
 
 import numpy as np
 import pytest
-from results_helpers import random_record, random_topology
+from results_helpers import brute_ranks, random_record, random_topology
 
 from skipsearch.errors import UserError
 from skipsearch.results import (
@@ -20,23 +20,6 @@ from skipsearch.results import (
     parse_objectives,
     record_evaluations,
 )
-
-
-def _dominates(a: np.ndarray, b: np.ndarray) -> bool:
-    return bool(np.all(a <= b) and np.any(a < b))
-
-
-def brute_ranks(values: np.ndarray, directions: list[str]) -> np.ndarray:
-    """Peel fronts with the O(n^2) definition of dominance (minimisation after sign flips)."""
-    loss = values * np.array([-1.0 if d == "max" else 1.0 for d in directions])
-    ranks = np.full(len(loss), -1)
-    rank = 0
-    while (ranks < 0).any():
-        left = np.flatnonzero(ranks < 0)
-        front = [i for i in left if not any(_dominates(loss[j], loss[i]) for j in left)]
-        ranks[front] = rank
-        rank += 1
-    return ranks
 
 
 def brute_hypervolume(values: np.ndarray, ref: np.ndarray, directions: list[str]) -> float:
@@ -179,3 +162,28 @@ def test_pareto_of_nothing(filled) -> None:
     result = pareto(filled, ["no-such-study"])
     assert result.front.empty and result.reference_point is None and result.hypervolume == 0.0
     assert len(result.ranks) == 0
+
+
+@pytest.mark.postgres
+def test_pareto_and_where_on_postgres(postgres_url: str, filled) -> None:
+    """The same rows in PostgreSQL give the same fronts and filters as in SQLite."""
+    engine = connect(postgres_url)
+    try:
+        rows = evaluations(filled)
+        rng = random.Random(7)  # the same records as the SQLite fixture
+        topologies = [random_topology(rng) for _ in range(15)]
+        records = [random_record(rng, s, i, rng.choice(topologies), levels=4) for s in ("a", "b") for i in range(150)]
+        for rec in records[::17]:
+            rec.metrics["latency_ms"] = None
+        record_evaluations(engine, records)
+        for objectives in OBJECTIVES:
+            front = pareto(engine, ["a", "b"], objectives, where=["kind!=concat"]).front
+            expected = pareto(filled, ["a", "b"], objectives, where=["kind!=concat"]).front
+            assert list(front["trial_number"]) == list(expected["trial_number"])
+        pg = evaluations(engine, where=["edge=1->3", "state!=FAIL"], sort="-accuracy")
+        lite = evaluations(filled, where=["edge=1->3", "state!=FAIL"], sort="-accuracy")
+        keys = ["study", "trial_number"]
+        assert len(pg) > 0 and pg[keys].to_numpy().tolist() == lite[keys].to_numpy().tolist()
+        assert len(rows) == len(evaluations(engine))
+    finally:
+        engine.dispose()

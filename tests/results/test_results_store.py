@@ -30,9 +30,13 @@ from skipsearch.results._models import Base
 from skipsearch.topology import SkipEdge, get_preset
 
 
-@pytest.fixture
-def engine(tmp_path):
-    eng = connect(f"sqlite:///{tmp_path / 'results.db'}")
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def engine(request, tmp_path):
+    """A fresh results database: an SQLite file, and a PostgreSQL database where one is configured."""
+    if request.param == "sqlite":
+        eng = connect(f"sqlite:///{tmp_path / 'results.db'}")
+    else:
+        eng = connect(request.getfixturevalue("postgres_url"))
     yield eng
     eng.dispose()
 
@@ -46,8 +50,9 @@ def test_connect_creates_the_schema_at_head(engine) -> None:
     assert schema_revision(engine) == head_revision()
     tables = set(sa.inspect(engine).get_table_names())
     assert {"topologies", "edges", "evaluations", VERSION_TABLE} <= tables
-    with engine.connect() as conn:
-        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
 
 
 def test_migrations_match_the_models(engine) -> None:
@@ -55,17 +60,6 @@ def test_migrations_match_the_models(engine) -> None:
         context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
         diff = compare_metadata(context, Base.metadata)
     assert diff == []
-
-
-@pytest.mark.postgres
-def test_migrations_match_the_models_on_postgres(postgres_url: str) -> None:
-    eng = connect(postgres_url)
-    try:
-        with eng.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
-            assert compare_metadata(context, Base.metadata) == []
-    finally:
-        eng.dispose()
 
 
 def test_lives_beside_optuna_in_one_database(tmp_path) -> None:

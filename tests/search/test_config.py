@@ -81,3 +81,10 @@ def test_unparseable_files(tmp_path: Path, text: str) -> None:
 def test_missing_file() -> None:
     with pytest.raises(UserError, match="no such study file"):
         load_study_config("does/not/exist.yaml")
+
+
+def test_bad_sampler_options_are_caught_when_loading(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({**BASE, "sampler": {"name": "random", "options": {"n_startup_trials": 3}}}))
+    with pytest.raises(UserError, match="sampler.options: .*n_startup_trials"):
+        load_study_config(path)

@@ -1,0 +1,40 @@
+"""The study file's sampler and pruner as Optuna objects."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import optuna
+
+from skipsearch.errors import UserError
+from skipsearch.search._config import StudyConfig
+
+
+def make_sampler(config: StudyConfig, worker_index: int = 0) -> optuna.samplers.BaseSampler:
+    """The study file's sampler, seeded per worker so that workers do not propose in lockstep."""
+    seed = config.seed + worker_index
+    options = dict(config.sampler.options)
+    factories: dict[str, Callable[..., optuna.samplers.BaseSampler]] = {
+        "tpe": lambda **kw: optuna.samplers.TPESampler(seed=seed, **{"multivariate": True, **kw}),
+        "nsga2": lambda **kw: optuna.samplers.NSGAIISampler(seed=seed, **kw),
+        "random": lambda **kw: optuna.samplers.RandomSampler(seed=seed, **kw),
+        "gp": lambda **kw: optuna.samplers.GPSampler(seed=seed, **kw),
+    }
+    try:
+        return factories[config.sampler.name](**options)
+    except TypeError as exc:
+        raise UserError(f"sampler.options: {exc}") from None
+
+
+def make_pruner(config: StudyConfig) -> optuna.pruners.BasePruner:
+    """Optuna's pruner for single-objective studies (multi-objective ones stop trials themselves)."""
+    early = config.early_stopping
+    if config.multi_objective or not early.enabled or early.pruner == "none":
+        return optuna.pruners.NopPruner()
+    epochs = config.train_config.epochs
+    warmup = max(1, round(early.min_epoch_fraction * epochs))
+    if early.pruner == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=warmup - 1)
+    if early.pruner == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=warmup, max_resource=epochs)
+    return optuna.pruners.SuccessiveHalvingPruner(min_resource=warmup)
