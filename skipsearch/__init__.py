@@ -8,13 +8,21 @@ The public API in one line each::
     graph = topo.to_networkx()
 """
 
+from typing import TYPE_CHECKING
+
 from skipsearch.topology import SkipEdge, Topology, TopologyError, graph_metrics, load_topology
+
+if TYPE_CHECKING:
+    from torch import fx
 
 __version__ = "0.1.0"
 
 
-def build_model(topology: Topology):  # type: ignore[no-untyped-def]
-    """Builds the PyTorch model of ``topology`` (see :func:`skipsearch.nn.build_model`)."""
+def build_model(topology: Topology) -> "fx.GraphModule":
+    """Builds the PyTorch model of ``topology`` (see :func:`skipsearch.nn.build_model`).
+
+    Imported lazily so that ``import skipsearch`` (and topology work) does not load torch.
+    """
     from skipsearch.nn import build_model as _build
 
     return _build(topology)

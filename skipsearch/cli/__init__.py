@@ -8,7 +8,7 @@ from typing import NoReturn
 import typer
 from typer.exceptions import TyperException
 
-from skipsearch.cli import _results, _study, _topology, _train
+from skipsearch.cli import _analyze, _dashboard, _export, _results, _study, _topology, _train
 from skipsearch.errors import UserError
 
 app = typer.Typer(
@@ -22,6 +22,9 @@ _topology.register(app)
 _train.register(app)
 _study.register(app)
 _results.register(app)
+_analyze.register(app)
+_export.register(app)
+_dashboard.register(app)
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""``skipsearch run`` and ``skipsearch worker``: running search studies."""
+"""``skipsearch run``, ``worker``, ``recover`` and ``migrate``: running search studies and their storage."""
 
 from __future__ import annotations
 
@@ -17,10 +17,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from skipsearch.errors import UserError
 from skipsearch.search import (
     DEFAULT_STORAGE,
+    STOP_GRACE,
     StudyConfig,
     counted_trials,
     create_study,
+    default_worker_index,
     load_study_config,
+    migrate_storage,
+    recover_study,
     run_local_workers,
     run_worker,
     safe_url,
@@ -32,9 +36,14 @@ StorageOption = Annotated[
 ]
 
 
+StudyNameOption = Annotated[str, typer.Option("--study", envvar="SKIPSEARCH_STUDY", help="Name of the study.")]
+
+
 def register(app: typer.Typer) -> None:
     app.command("run")(run)
     app.command("worker")(worker)
+    app.command("recover")(recover)
+    app.command("migrate")(migrate)
 
 
 def run(
@@ -65,16 +74,90 @@ def run(
 
 
 def worker(
-    study: Annotated[str, typer.Option(help="Name of the study to join.")],
+    study: StudyNameOption,
     storage: StorageOption = DEFAULT_STORAGE,
     n_trials: Annotated[int | None, typer.Option(min=1, help="Total trial target (default: the study's).")] = None,
     timeout: Annotated[float | None, typer.Option(min=1, help="Stop starting trials after S seconds.")] = None,
-    worker_index: Annotated[int, typer.Option(min=0, help="Offsets the sampler seed.")] = 0,
+    worker_index: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            envvar="SKIPSEARCH_WORKER_INDEX",
+            help="Offsets the sampler seed (default: derived from host and process id, distinct per worker).",
+        ),
+    ] = None,
+    max_trials: Annotated[
+        int | None, typer.Option(min=1, help="Stop after this worker ran N trials (e.g. a batch job's share).")
+    ] = None,
+    stop_grace: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            envvar="SKIPSEARCH_STOP_GRACE",
+            help="On SIGTERM, seconds the running trial may take to finish before it is failed and re-queued.",
+        ),
+    ] = STOP_GRACE,
     quiet: Annotated[bool, typer.Option("--quiet", help="Log lines instead of a live progress bar.")] = False,
 ) -> None:
-    """Join a running study from any machine (workers share only the storage)."""
+    """Join a running study from any machine (workers share only the storage).
+
+    SIGTERM stops the worker cleanly: the running trial finishes (or is re-queued after
+    --stop-grace seconds) and the worker exits with code 0.
+    """
     _set_logging(quiet)
-    run_worker(storage, study, target=n_trials, timeout=timeout, worker_index=worker_index)
+    run_worker(
+        storage,
+        study,
+        target=n_trials,
+        timeout=timeout,
+        worker_index=default_worker_index() if worker_index is None else worker_index,
+        max_trials=max_trials,
+        stop_grace=stop_grace,
+    )
+
+
+def recover(
+    study: StudyNameOption,
+    storage: StorageOption = DEFAULT_STORAGE,
+    wait: Annotated[
+        bool, typer.Option(help="Wait one grace period for trials of just-killed workers to go stale.")
+    ] = True,
+) -> None:
+    """Fail the trials of dead workers, re-queue their parameters and write missing results rows.
+
+    For when every worker died: running workers do this by themselves.
+    """
+    _set_logging(True)
+    report = recover_study(storage, study, wait=wait)
+    console = Console()
+    console.print(
+        f"{study}: {len(report.failed)} stale trial(s) failed {report.failed}, "
+        f"{len(report.requeued)} re-queued {report.requeued}, {report.synced} results row(s) written "
+        f"({report.seconds:.1f} s)"
+    )
+    if report.alive:
+        console.print(f"still running with a live heartbeat (left alone): {report.alive}")
+
+
+def migrate(
+    storage: StorageOption = DEFAULT_STORAGE,
+    study_file: Annotated[
+        Path | None,
+        typer.Option(envvar="SKIPSEARCH_STUDY_FILE", help="Also create (or resume) the study of this file."),
+    ] = None,
+    study: Annotated[
+        str | None, typer.Option(envvar="SKIPSEARCH_STUDY", help="Study name (default: the file's name field).")
+    ] = None,
+) -> None:
+    """Set up a database once: Optuna's tables, the results schema and optionally a study.
+
+    Run it before starting many workers on a fresh database (the compose ``migrate`` service).
+    """
+    _set_logging(True)
+    config = load_study_config(study_file) if study_file is not None else None
+    name = migrate_storage(storage, config, study if config is not None else None)
+    suffix = f"; study {name!r} ready" if name else ""
+    Console().print(f"storage {safe_url(storage)}: schema up to date{suffix}")
 
 
 class _progress:

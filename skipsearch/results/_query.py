@@ -92,8 +92,12 @@ EDGE_FIELDS = ("kind", "edge")
 
 SORTABLE = (*STRING_COLUMNS, *NUMERIC_COLUMNS, "id", "started_at", "finished_at")
 
-_INT_COLUMNS = ("id", "trial_number", "seed", "params", "macs", "flops", "epochs", "reused_from", "nodes")
-_INT_COLUMNS += ("active_skips", "shortest_path", "longest_path", "max_concat_fan_in")
+_INT_COLUMNS = ("id", "trial_number", "seed", "params", "macs", "flops", "epochs", "reused_from", "nodes") + (
+    "active_skips",
+    "shortest_path",
+    "longest_path",
+    "max_concat_fan_in",
+)
 
 OPERATORS = ("<", "<=", ">", ">=", "=", "!=")
 _OPS = {
@@ -145,7 +149,7 @@ class Condition:
             if self.field == "kind":
                 edges = edges.where(EdgeRow.kind == self.value)
             else:
-                src, dst = self.value  # type: ignore[misc]
+                src, dst = self.value  # type: ignore[misc,str-unpack]
                 edges = edges.where(_edge_end(src, "src"), _edge_end(dst, "dst"))
             exists = edges.exists()
             return exists if self.op == "=" else ~exists

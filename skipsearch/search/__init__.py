@@ -4,10 +4,19 @@ from skipsearch.search._config import StudyConfig, load_study_config, parse_stud
 from skipsearch.search._early_stopping import FinishedTrial, ParetoEarlyStopper
 from skipsearch.search._objective import METRIC_ATTRS, Objective, TrialFailed, topology_of
 from skipsearch.search._record import evaluation_record, recording_callback, sync_results
+from skipsearch.search._recover import RecoveryReport, migrate_storage, recover_study
 from skipsearch.search._space import Candidate, SearchSpace
-from skipsearch.search._storage import DEFAULT_STORAGE, check_url, open_storage, safe_url
+from skipsearch.search._storage import (
+    CONNECTIONS_PER_WORKER,
+    DEFAULT_STORAGE,
+    check_url,
+    is_connection_error,
+    open_storage,
+    safe_url,
+)
 from skipsearch.search._study import (
     CONFIG_ATTR,
+    STOP_GRACE,
     StopAtTarget,
     counted_trials,
     create_study,
@@ -17,15 +26,21 @@ from skipsearch.search._study import (
     run_local_workers,
     run_worker,
 )
+from skipsearch.search._worker import INTERRUPTED_ATTR, WORKER_ATTR, default_worker_index
 
 __all__ = [
     "CONFIG_ATTR",
+    "CONNECTIONS_PER_WORKER",
     "DEFAULT_STORAGE",
+    "INTERRUPTED_ATTR",
     "METRIC_ATTRS",
+    "STOP_GRACE",
+    "WORKER_ATTR",
     "Candidate",
     "FinishedTrial",
     "Objective",
     "ParetoEarlyStopper",
+    "RecoveryReport",
     "SearchSpace",
     "StopAtTarget",
     "StudyConfig",
@@ -33,14 +48,18 @@ __all__ = [
     "check_url",
     "counted_trials",
     "create_study",
+    "default_worker_index",
     "evaluation_record",
+    "is_connection_error",
     "load_study",
     "load_study_config",
     "make_pruner",
     "make_sampler",
+    "migrate_storage",
     "open_storage",
     "parse_study_config",
     "recording_callback",
+    "recover_study",
     "run_local_workers",
     "run_worker",
     "safe_url",

@@ -18,6 +18,7 @@ from skipsearch.nn import build_model, model_cost
 from skipsearch.search._config import StudyConfig
 from skipsearch.search._early_stopping import FinishedTrial, ParetoEarlyStopper
 from skipsearch.search._space import SearchSpace
+from skipsearch.search._storage import is_connection_error
 from skipsearch.tasks import TaskData, TrainResult, load_task, seed_everything, train_model
 from skipsearch.topology import Topology, graph_metrics
 
@@ -55,6 +56,8 @@ class Objective:
         except (optuna.TrialPruned, TrialFailed):
             raise
         except Exception as exc:  # a shape error or out-of-memory fails this trial, not the study
+            if is_connection_error(exc):  # the database's fault, not the topology's: the worker retries it
+                raise
             trial.set_user_attr("failure_reason", f"{type(exc).__name__}: {exc}"[:2000])
             raise
 

@@ -55,13 +55,13 @@ class SearchSpace:
             return [p for p in pairs if p not in fixed]
         nodes = topo.nodes
         pairs = []
-        for j, dst in enumerate(nodes):
-            if dst.op in _NO_TARGET_OPS or (cfg.targets is not None and dst.id not in cfg.targets):
+        for j, target in enumerate(nodes):
+            if target.op in _NO_TARGET_OPS or (cfg.targets is not None and target.id not in cfg.targets):
                 continue
             for i in range(max(0, j - (cfg.max_span or j)), j - cfg.min_span + 1):
-                src = nodes[i].id
-                if (cfg.sources is None or src in cfg.sources) and (src, dst.id) not in fixed:
-                    pairs.append((src, dst.id))
+                source = nodes[i].id
+                if (cfg.sources is None or source in cfg.sources) and (source, target.id) not in fixed:
+                    pairs.append((source, target.id))
         return pairs
 
     def _build_candidates(self) -> list[Candidate]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
+import time
 from pathlib import Path
 
 import optuna
@@ -13,6 +15,8 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from skipsearch.errors import UserError
 
 DEFAULT_STORAGE = "sqlite:///skipsearch.db"
+
+_logger = logging.getLogger("skipsearch.storage")
 
 
 def safe_url(url: str) -> str:
@@ -49,33 +53,114 @@ def _enable_wal(path: str) -> None:
         raise UserError(f"--storage: cannot open SQLite database {path!r}: {exc}") from None
 
 
+CONNECTIONS_PER_WORKER = 2
+"""Database connections a worker's Optuna storage may hold: one for the trial loop, one for the
+heartbeat thread. With the results engine's (see :func:`skipsearch.results.connect`) a worker needs
+about 4; size PostgreSQL's ``max_connections`` as 4 x workers + dashboard + headroom."""
+
+CONNECT_ATTEMPTS = 6
+"""Tries to reach the database at start (waits 0.5, 1, 2, 4, 8 s in between: about 15 s in all)."""
+
+
+class _RobustRDBStorage(optuna.storages.RDBStorage):
+    """An RDBStorage whose heartbeat survives a dropped connection.
+
+    Optuna's heartbeat thread dies on the first database error, after which the healthy trial goes
+    stale and another worker fails it ("Trial ... already finished", Optuna #5582). A missed beat is
+    harmless as long as a later one lands within the grace period, so errors are logged and skipped.
+    """
+
+    def record_heartbeat(self, trial_id: int) -> None:
+        try:
+            super().record_heartbeat(trial_id)
+        except Exception as exc:  # Optuna wraps SQLAlchemy's errors in StorageInternalError
+            if not is_connection_error(exc):
+                raise
+            _logger.warning(
+                "heartbeat of trial id %d missed (%s); retrying at the next beat", trial_id, connection_error_text(exc)
+            )
+
+
 def open_storage(
     url: str,
     *,
     heartbeat_interval: int | None = 10,
     grace_period: int | None = 60,
     max_retry: int = 3,
+    attempts: int = CONNECT_ATTEMPTS,
 ) -> optuna.storages.RDBStorage:
     """An RDBStorage with heartbeats whose stale trials Optuna fails and re-queues (same parameters).
 
     Connections are checked before use (``pool_pre_ping``) so that a restarted server or a killed
-    backend costs a reconnect, not a crash; SQLite waits up to 60 s for a lock.
+    backend costs a reconnect, not a crash; SQLite waits up to 60 s for a lock. A server that is not
+    up yet (a worker started with the database) is retried ``attempts`` times with exponential backoff.
     """
     parsed = check_url(url)
     engine_kwargs: dict[str, object] = {"pool_pre_ping": True}
     if parsed.get_backend_name() == "sqlite":
         engine_kwargs["connect_args"] = {"timeout": 60}
     else:
-        engine_kwargs.update(pool_size=2, max_overflow=2, pool_recycle=300)
-    callback = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry) if heartbeat_interval else None
-    try:
-        return optuna.storages.RDBStorage(
-            url,
-            engine_kwargs=engine_kwargs,
-            heartbeat_interval=heartbeat_interval,
-            grace_period=grace_period,
-            heartbeat_stale_trial_callback=callback,
+        # The connection budget: the trial loop and the heartbeat thread, one overflow for a
+        # reconnect in flight; a connection older than 5 minutes is replaced before a firewall drops it.
+        engine_kwargs.update(
+            pool_size=CONNECTIONS_PER_WORKER, max_overflow=1, pool_recycle=300, connect_args={"connect_timeout": 10}
         )
-    except (OperationalError, sqlalchemy.exc.DBAPIError) as exc:
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
-        raise UserError(f"--storage: cannot connect to {safe_url(url)}: {reason}") from None
+    callback = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry) if heartbeat_interval else None
+    for attempt in range(attempts):
+        try:
+            return _RobustRDBStorage(
+                url,
+                engine_kwargs=engine_kwargs,
+                heartbeat_interval=heartbeat_interval,
+                grace_period=grace_period,
+                heartbeat_stale_trial_callback=callback,
+            )
+        except (OperationalError, sqlalchemy.exc.DBAPIError) as exc:
+            if attempt + 1 >= attempts or not _transient(exc):
+                raise UserError(f"--storage: cannot connect to {safe_url(url)}: {_first(exc)}") from None
+            delay = backoff(attempt)
+            _logger.warning("cannot reach %s (%s); retrying in %.1f s", safe_url(url), _first(exc), delay)
+            time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+def backoff(attempt: int, base: float = 0.5, cap: float = 8.0) -> float:
+    """Seconds to wait before retry ``attempt`` (0-based): doubling from ``base`` up to ``cap``."""
+    return min(cap, base * 2**attempt)
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is a lost or refused database connection (worth a retry), not a bad query.
+
+    Looks through the chain of causes: Optuna wraps SQLAlchemy's errors in ``StorageInternalError``.
+    """
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, sqlalchemy.exc.DBAPIError):
+            return _transient(seen)
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _transient(exc: sqlalchemy.exc.DBAPIError) -> bool:
+    # A missing database, wrong password or bad SQLite path will not heal by waiting.
+    text = str(exc.orig).lower() if exc.orig is not None else ""
+    permanent = ("does not exist", "password authentication failed", "unable to open database", "no such table")
+    if any(p in text for p in permanent):
+        return False
+    return exc.connection_invalidated or isinstance(exc, (OperationalError, sqlalchemy.exc.InterfaceError))
+
+
+def connection_error_text(exc: BaseException) -> str:
+    """The first line of the database error behind ``exc``."""
+    seen: BaseException | None = exc
+    while seen is not None and not isinstance(seen, sqlalchemy.exc.DBAPIError):
+        seen = seen.__cause__ or seen.__context__
+    return _first(seen) if seen is not None else (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _first(exc: sqlalchemy.exc.DBAPIError) -> str:
+    text = str(exc.orig).strip() if exc.orig is not None else ""
+    return text.splitlines()[0] if text else type(exc).__name__

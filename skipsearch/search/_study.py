@@ -7,6 +7,7 @@ storage. A study stores its whole configuration as a study user attribute, so
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -15,19 +16,25 @@ from collections.abc import Callable
 from typing import Any
 
 import optuna
+import sqlalchemy
 from optuna.trial import FrozenTrial, TrialState
 
 from skipsearch.errors import UserError
 from skipsearch.results import connect
+from skipsearch.search._artifacts import TopologyArtifacts, open_artifact_store
 from skipsearch.search._config import StudyConfig
 from skipsearch.search._objective import Objective
+from skipsearch.search._plots import DashboardPlots
 from skipsearch.search._record import recording_callback, sync_results
 from skipsearch.search._samplers import make_pruner, make_sampler
 from skipsearch.search._space import SearchSpace
-from skipsearch.search._storage import open_storage
+from skipsearch.search._storage import backoff, connection_error_text, is_connection_error, open_storage
+from skipsearch.search._worker import Shutdown, TrackedObjective
 
 CONFIG_ATTR = "skipsearch_config"
 """Study user attribute holding the study file's content (as validated JSON)."""
+
+_logger = logging.getLogger("skipsearch.worker")
 
 ProgressFn = Callable[[optuna.Study, FrozenTrial | None], None]
 
@@ -115,6 +122,13 @@ class StopAtTarget:
             study.stop()
 
 
+MAX_RECONNECTS = 6
+"""Consecutive database failures a worker survives (with backoff, about 30 s in all) before it gives up."""
+
+STOP_GRACE = 30.0
+"""Seconds a SIGTERM'd worker lets its running trial finish before failing and re-queueing it."""
+
+
 def run_worker(
     storage_url: str,
     study_name: str,
@@ -123,8 +137,17 @@ def run_worker(
     timeout: float | None = None,
     worker_index: int = 0,
     progress: ProgressFn | None = None,
+    max_trials: int | None = None,
+    stop_grace: float = STOP_GRACE,
 ) -> optuna.Study:
-    """Runs trials of a stored study until it reaches its trial target (or ``timeout``)."""
+    """Runs trials of a stored study until it reaches its trial target (or ``timeout``, or
+    ``max_trials`` trials of this worker, or SIGTERM).
+
+    At start the worker fails the stale trials of dead workers (re-queueing their parameters) and
+    writes missing results rows. A dropped database connection is retried with backoff; the trial
+    it broke is re-queued. Before it exits, the worker waits for the trials of dead workers to go
+    stale and runs their retries, so a study never ends with a trial RUNNING.
+    """
     study, config = load_study(storage_url, study_name, worker_index)
     threads = config.execution.threads_per_worker
     if threads:
@@ -138,11 +161,83 @@ def run_worker(
     if counted_trials(study.get_trials(deepcopy=False)) >= goal:
         return study
     space = SearchSpace(config.backbone.build(), config.space)
-    callbacks: list[Callable[[optuna.Study, FrozenTrial], None]] = [recording_callback(engine), StopAtTarget(goal)]
-    if progress is not None:
-        callbacks.append(progress)
-    study.optimize(Objective(config, space), timeout=timeout or config.timeout, catch=(Exception,), callbacks=callbacks)
+    timeout = timeout or config.timeout
+    deadline = None if timeout is None else time.monotonic() + timeout
+    with Shutdown(stop_grace) as shutdown:
+        # Dashboard extras: a topology picture per trial, custom plots refreshed as trials finish.
+        artifacts = TopologyArtifacts(Objective(config, space), open_artifact_store(storage_url))
+        plots = DashboardPlots()
+        objective = TrackedObjective(artifacts, shutdown, config.execution.max_retry)
+        callbacks: list[Callable[[optuna.Study, FrozenTrial], None]] = [
+            objective.callback,
+            recording_callback(engine),
+            StopAtTarget(goal),
+            plots,
+        ]
+        if progress is not None:
+            callbacks.append(progress)
+        shutdown.study = study
+        failures = 0
+        while not shutdown.requested:
+            left = None if max_trials is None else max_trials - objective.finished
+            seconds = None if deadline is None else deadline - time.monotonic()
+            if (left is not None and left <= 0) or (seconds is not None and seconds <= 0):
+                break
+            done_before = objective.finished
+            try:
+                study.optimize(objective, n_trials=left, timeout=seconds, catch=(Exception,), callbacks=callbacks)
+            except Exception as exc:
+                if objective.taken_over(study):
+                    # Its heartbeat lapsed (a long database outage) and another worker failed and
+                    # re-queued it: Optuna's tell then fails; the retry runs elsewhere.
+                    _logger.warning("trial %s was failed as stale by another worker; going on", objective.last)
+                    continue
+                if not is_connection_error(exc):
+                    raise
+                failures = 0 if objective.finished > done_before else failures + 1
+                if failures > MAX_RECONNECTS:
+                    raise UserError(f"the database failed {failures} times in a row; last error: {exc}") from None
+                delay = backoff(failures)
+                _logger.warning("database error (%s); resuming in %.1f s", connection_error_text(exc), delay)
+                time.sleep(delay)
+                _resync(engine, study)
+                continue
+            failures = 0
+            if max_trials is not None or deadline is not None or not _await_leftovers(study, goal, shutdown):
+                break
+        plots.refresh(study)  # the final state, whatever the throttle skipped
+        artifacts.close()
     return study
+
+
+def _await_leftovers(study: optuna.Study, goal: int, shutdown: Shutdown) -> bool:
+    """Waits while the target counts on RUNNING trials; ``True`` when there is work to do again.
+
+    Some of those trials may belong to dead workers: they go stale after the grace period and are
+    failed and re-queued here, and this worker runs the retries.
+    """
+    interval = study._storage.get_heartbeat_interval() or 5  # type: ignore[attr-defined]
+    while not shutdown.requested:
+        optuna.storages.fail_stale_trials(study)
+        trials = study.get_trials(deepcopy=False)
+        counted = counted_trials(trials)
+        running = sum(t.state == TrialState.RUNNING for t in trials)
+        waiting = sum(t.state == TrialState.WAITING for t in trials)
+        if counted >= goal:
+            return False
+        if waiting or counted + running < goal:
+            return True
+        time.sleep(interval)
+    return False
+
+
+def _resync(engine: sqlalchemy.Engine, study: optuna.Study) -> None:
+    """After a reconnect: results rows a failed callback did not write (best effort)."""
+    try:
+        sync_results(engine, study)
+    except Exception as exc:
+        if not is_connection_error(exc):
+            raise
 
 
 def run_local_workers(

@@ -14,7 +14,9 @@ follows the sum in a ResNet basic block). A classic residual block is the edge `
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
@@ -104,8 +106,8 @@ class Topology:
     @classmethod
     def create(
         cls,
-        nodes: list[dict[str, Any]] | list[Node],
-        skips: list[dict[str, Any]] | list[SkipEdge] = (),  # type: ignore[assignment]
+        nodes: Sequence[dict[str, Any] | Node],
+        skips: Sequence[dict[str, Any] | SkipEdge] = (),
         name: str = "topology",
         meta: dict[str, Any] | None = None,
     ) -> Topology:
@@ -116,7 +118,7 @@ class Topology:
         topo.validate()
         return topo
 
-    def with_skips(self, skips: list[SkipEdge] | tuple[SkipEdge, ...]) -> Topology:
+    def with_skips(self, skips: Sequence[SkipEdge]) -> Topology:
         """The same backbone with another set of skip edges (validated)."""
         topo = replace(self, skips=tuple(skips))
         topo.validate()
@@ -153,7 +155,8 @@ class Topology:
     def shapes(self) -> dict[str, Shape]:
         """Output shape of every node (without the batch dimension)."""
         self.validate()
-        return self._shapes
+        shapes: dict[str, Shape] = self.__dict__["_shapes"]
+        return shapes
 
     @property
     def input_shape(self) -> Shape:
@@ -301,15 +304,16 @@ def _check_alignment(edge: SkipEdge, src: Shape, dst: Shape) -> None:
 
 def _make_node(data: dict[str, Any] | Node, position: int) -> Node:
     if isinstance(data, Node):
-        data = data.to_dict()
+        # Not ``to_dict()``: that looks the op up, and this node has not been checked yet.
+        data = {**data.params, "id": data.id, "op": data.op} if isinstance(data.params, dict) else data.params
     if not isinstance(data, dict):
         raise TopologyError(f"node #{position}: expected an object, got {type(data).__name__}")
     node_id, op = data.get("id"), data.get("op")
-    if not isinstance(node_id, str) or not _ID.match(node_id) or "__" in node_id:
+    if not isinstance(node_id, str) or not _ID.fullmatch(node_id) or "__" in node_id:
         raise TopologyError(
             f"node #{position}: 'id' must be a name like 'block3' (letters, digits, single _), got {node_id!r}"
         )
-    if op not in OPS:
+    if not isinstance(op, str) or op not in OPS:
         raise TopologyError(f"node {node_id!r}: unknown op {op!r} (known: {', '.join(OPS)})")
     params = {k: v for k, v in data.items() if k not in ("id", "op")}
     try:
@@ -328,12 +332,13 @@ def _make_edge(data: dict[str, Any] | SkipEdge, position: int) -> SkipEdge:
     if not isinstance(data, dict):
         raise TopologyError(f"skip edge #{position}: expected an object, got {type(data).__name__}")
     src, dst = data.get("src"), data.get("dst")
-    where = f"skip edge {src}->{dst}" if isinstance(src, str) and isinstance(dst, str) else f"skip edge #{position}"
+    named = all(isinstance(end, str) and _ID.fullmatch(end) for end in (src, dst))
+    where = f"skip edge {src}->{dst}" if named else f"skip edge #{position}"
     unknown = sorted(set(data) - _EDGE_KEYS)
     if unknown:
         raise TopologyError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(_EDGE_KEYS))})")
-    if not isinstance(src, str) or not isinstance(dst, str):
-        raise TopologyError(f"{where}: 'src' and 'dst' must be node ids")
+    if not named:
+        raise TopologyError(f"{where}: 'src' and 'dst' must be node ids, got {src!r} and {dst!r}")
     kind = data.get("kind", "add")
     if kind not in EDGE_KINDS:
         raise TopologyError(f"{where}: unknown kind {kind!r} (known: {', '.join(EDGE_KINDS)})")
@@ -346,7 +351,19 @@ def _make_edge(data: dict[str, Any] | SkipEdge, position: int) -> SkipEdge:
     if init is not None:
         if kind not in DEFAULT_INIT:
             raise TopologyError(f"{where}: kind {kind!r} takes no 'init'")
-        if isinstance(init, bool) or not isinstance(init, int | float) or init != init:
-            raise TopologyError(f"{where}: 'init' must be a number, got {init!r}")
-        init = float(init)
-    return SkipEdge(src, dst, kind, align, init)
+        value = _finite(init)
+        if value is None:
+            raise TopologyError(f"{where}: 'init' must be a finite number, got {init!r}")
+        init = value
+    return SkipEdge(str(src), str(dst), kind, align, init)
+
+
+def _finite(value: Any) -> float | None:
+    """``value`` as a float if it is a finite number (not a bool), else ``None``."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond the float range
+        return None
+    return number if math.isfinite(number) else None

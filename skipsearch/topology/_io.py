@@ -26,6 +26,8 @@ def from_json(text: str, source: str = "<json>") -> Topology:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise TopologyError(f"{source}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except RecursionError:  # json's decoder recurses once per nesting level
+        raise TopologyError(f"{source}: invalid JSON: nested too deeply") from None
     return from_dict(data, source)
 
 
@@ -87,9 +89,13 @@ def from_networkx(graph: nx.DiGraph) -> Topology:
     """Inverse of :func:`to_networkx` (also for graphs read back from GraphML)."""
     try:
         ordered = sorted(graph.nodes(data=True), key=lambda item: int(item[1]["order"]))
-        nodes = [Node(str(n), str(d["op"]), json.loads(d.get("params", "{}"))) for n, d in ordered]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise TopologyError(f"graph nodes need 'op', 'order' and JSON 'params' attributes ({exc})") from None
+        nodes = [Node(str(n), str(d["op"]), _json_object(d.get("params", "{}"))) for n, d in ordered]
+        meta = _json_object(graph.graph.get("meta", "{}"))
+    except (KeyError, TypeError, ValueError, RecursionError) as exc:
+        raise TopologyError(
+            f"graph nodes need 'op', 'order' and JSON-object 'params' attributes, "
+            f"the graph a JSON-object 'meta' ({exc})"
+        ) from None
     order = {node.id: i for i, node in enumerate(nodes)}
     skips = [
         SkipEdge(str(u), str(v), d["skip"], d.get("align", "identity"), d.get("init"))
@@ -97,8 +103,14 @@ def from_networkx(graph: nx.DiGraph) -> Topology:
         if d.get("skip")
     ]
     skips.sort(key=lambda e: (order.get(e.dst, -1), order.get(e.src, -1)))
-    meta = json.loads(graph.graph.get("meta", "{}"))
     return Topology.create(nodes, skips, name=str(graph.graph.get("name", "topology")), meta=meta)
+
+
+def _json_object(text: Any) -> dict[str, Any]:
+    value = json.loads(text)
+    if not isinstance(value, dict):
+        raise TypeError(f"expected a JSON object, got {text!r}")
+    return value
 
 
 def write_graphml(topology: Topology, path: str | Path) -> None:

@@ -4,14 +4,21 @@ result is an ordinary ``fx.GraphModule`` that TorchScript can script and trace."
 from __future__ import annotations
 
 import ast
+import sys
+from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
 from torch import fx, nn
 
 from skipsearch.nn import build_model
-from skipsearch.nn._blocks import ACTIVATION_FUNCTIONS
 from skipsearch.topology import PRESETS, Topology, get_preset
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "topology"))
+from topology_strategies import topologies  # a sibling test folder's helper
+
+POST = {"relu": torch.relu, "tanh": torch.tanh, "gelu": torch.nn.functional.gelu, "sigmoid": torch.sigmoid}
 
 
 def interpret(model: fx.GraphModule, x: torch.Tensor) -> torch.Tensor:
@@ -34,7 +41,7 @@ def interpret(model: fx.GraphModule, x: torch.Tensor) -> torch.Tensor:
                     term = model.get_submodule(name)(term)
                 y = y + term
         post = node.params.get("post", "none")
-        out[node.id] = y if post == "none" else ACTIVATION_FUNCTIONS[post](y)
+        out[node.id] = y if post == "none" else POST[post](y)
     return out[topology.nodes[-1].id]
 
 
@@ -67,7 +74,7 @@ def every_kind() -> Topology:
 CASES = {
     "every-kind": (every_kind, 3),
     "resnet20-proj": (lambda: get_preset("resnet20-proj"), 2),
-    "densenet-bc-100": (lambda: get_preset("densenet-bc-100"), 2),
+    "densenet-bc-100": (lambda: get_preset("densenet-bc-100"), 1),
     "unet-small": (lambda: get_preset("unet-small"), 2),
     "cnn1d-mnist1d": (lambda: get_preset("cnn1d-mnist1d"), 4),
     "mlp-deep": (lambda: get_preset("mlp-deep"), 4),
@@ -123,7 +130,8 @@ def test_skip_modules_are_named_src__dst() -> None:
     assert skips == {"c1__c2", "stem__c2", "c1__c3", "c1__t1"}
 
 
-@pytest.mark.parametrize("case", ["every-kind", "mlp-deep", "cnn1d-mnist1d"])
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit is deprecated, still supported
+@pytest.mark.parametrize("case", ["every-kind", "mlp-deep"])
 def test_torchscript_script_and_trace_match(case: str) -> None:
     make, n = CASES[case]
     topology = make()
@@ -152,3 +160,26 @@ def test_built_models_train_like_any_module() -> None:
     opt.step()
     for name in ["skips.stem__c2.scale", "skips.c1__c3.logit", "skips.c1__c2.gate.bias"]:
         assert not torch.equal(before[name], dict(model.named_parameters())[name]), name
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(topologies())
+def test_random_topologies_compile_to_their_semantics(topology: Topology) -> None:
+    torch.manual_seed(0)
+    model = build_model(topology).eval()
+    assert _straight_line(model.code)
+    x = torch.randn(2, *topology.input_shape)
+    with torch.no_grad():
+        out = model(x)
+        assert out.shape == (2, *topology.output_shape)
+        torch.testing.assert_close(out, interpret(model, x), atol=1e-6, rtol=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit is deprecated, still supported
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(topologies(max_blocks=4))
+def test_random_topologies_are_scriptable(topology: Topology) -> None:
+    model = build_model(topology).eval()
+    x = torch.randn(2, *topology.input_shape)
+    with torch.no_grad():
+        torch.testing.assert_close(torch.jit.script(model)(x), model(x))

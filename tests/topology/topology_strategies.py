@@ -157,7 +157,7 @@ def _edge_name(edge: Dict) -> str:
 
 
 def wrong_param_type(draw: Draw, data: Dict, topo: Topology) -> str:
-    k, node = _node_at(draw, data, first=0)
+    _, node = _node_at(draw, data, first=0)
     spec = OPS[node["op"]].params
     if not spec:  # flatten, pool: take the input node instead
         node = data["nodes"][0]

@@ -1,0 +1,401 @@
+"""``skipsearch analyze ...`` (gradients, paths, lesion, edges, metrics) and ``skipsearch report``.
+
+A TOPOLOGY argument is a preset name, a topology file, or a study file (``.yaml``): for a study
+file the analysis runs on two topologies, its backbone without skips (``no-skips``) and with every
+candidate edge switched to its first choice other than ``off`` (``all-skips``), on the study's task
+with the study's training settings. ``--storage URL --study NAME --trial N`` analyses a stored
+trial's topology on its study's task instead.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from skipsearch.errors import UserError
+
+analyze_app = typer.Typer(
+    name="analyze",
+    help="Why a topology wins: gradient flow, paths, lesions, edge effects, metric correlations.",
+    no_args_is_help=True,
+)
+
+TopologyArg = Annotated[
+    str | None,
+    typer.Argument(help="A preset, a topology file (.json, .graphml) or a study file (.yaml)."),
+]
+TaskOption = Annotated[str | None, typer.Option(help="Task (default: the study's, for study files and trials).")]
+StorageOption = Annotated[
+    str | None,
+    typer.Option("--storage", envvar="SKIPSEARCH_STORAGE", help="Database URL of the Optuna storage and results."),
+]
+StudyOption = Annotated[str | None, typer.Option("--study", help="Study name (with --storage).")]
+TrialOption = Annotated[int | None, typer.Option("--trial", help="Analyse this stored trial (with --storage/--study).")]
+EpochsOption = Annotated[int | None, typer.Option(min=1, help="Training epochs (default: the task's or study's).")]
+SeedOption = Annotated[
+    int | None, typer.Option(help="Seed of the initial weights and batch order (default: 0 or the study's).")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(analyze_app)
+    app.command("report")(report)
+
+
+@dataclass
+class _Target:
+    """What to analyse: labelled topologies, a task, training settings and a seed."""
+
+    topologies: list[tuple[str, Any]]
+    task: str
+    task_options: dict[str, Any]
+    train: Any
+    seed: int
+
+
+def _resolve(
+    topology: str | None,
+    task: str | None,
+    storage: str | None,
+    study: str | None,
+    trial: int | None,
+    epochs: int | None,
+    seed: int | None,
+    need_task: bool = True,
+) -> _Target:
+    from skipsearch.tasks import TASKS
+    from skipsearch.topology import load_topology
+
+    config = None
+    if trial is not None:
+        if storage is None or study is None:
+            raise UserError("--trial needs --storage and --study")
+        topos, config = _stored_trial(storage, study, trial)
+    elif topology is None:
+        raise UserError("give a TOPOLOGY (preset, topology file or study file) or --storage/--study/--trial")
+    elif topology.endswith((".yaml", ".yml")):
+        topos, config = _study_file_topologies(topology)
+    else:
+        topos = [(topology, load_topology(topology))]
+    if seed is None:
+        seed = config.seed if config is not None else 0
+    task = task or (config.task.name if config is not None else None)
+    if task is None:
+        if need_task:
+            raise UserError("--task is required for a preset or topology file (e.g. --task mnist1d)")
+        return _Target(topos, "", {}, None, seed)
+    if task not in TASKS:
+        raise UserError(f"unknown task {task!r} (known: {', '.join(TASKS)})")
+    if config is not None and task == config.task.name:  # the study's own task: its settings
+        options, train = dict(config.task.options), config.train_config
+    else:
+        options, train = {}, TASKS[task].default_config
+    return _Target(topos, task, options, train.updated(epochs=epochs), seed)
+
+
+def _study_file_topologies(path: str) -> tuple[list[tuple[str, Any]], Any]:
+    from skipsearch.search import SearchSpace, load_study_config
+
+    config = load_study_config(path)
+    backbone = config.backbone.build()
+    space = SearchSpace(backbone, config.space)
+    edges = list(backbone.skips)
+    for cand in space.candidates:
+        edges.append(space.edge(cand.src, cand.dst, next(c for c in cand.choices if c != "off")))
+    full = backbone.with_skips(edges).with_name(f"{backbone.name}-all-skips")
+    return [("no-skips", backbone.with_name(f"{backbone.name}-no-skips")), ("all-skips", full)], config
+
+
+def _stored_trial(storage: str, study_name: str, number: int) -> tuple[list[tuple[str, Any]], Any]:
+    from skipsearch.search import load_study, topology_of
+
+    study, config = load_study(storage, study_name)
+    trials = [t for t in study.get_trials(deepcopy=False) if t.number == number]
+    topo = topology_of(trials[0]) if trials else None
+    if topo is None:
+        raise UserError(f"--trial {number}: study {study_name!r} has no evaluated trial with that number")
+    return [(f"trial {number}", topo)], config
+
+
+def _console() -> Console:
+    return Console(width=max(100, Console().width))
+
+
+# -- analyze gradients ----------------------------------------------------------------------------
+
+
+@analyze_app.command("gradients")
+def gradients(
+    topology: TopologyArg = None,
+    task: TaskOption = None,
+    storage: StorageOption = None,
+    study: StudyOption = None,
+    trial: TrialOption = None,
+    train: Annotated[bool, typer.Option(help="Also measure after training (--no-train: at init only).")] = True,
+    epochs: EpochsOption = None,
+    seed: SeedOption = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Training samples in the measured batch.")] = 512,
+    nodes: Annotated[bool, typer.Option("--nodes", help="Also print the norm of every block.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Per-block weight-gradient norms at init (and after training); flags vanishing (first/last
+    hidden-block ratio < 1e-3) or exploding (> 1e3) flow."""
+    from skipsearch.analysis import gradient_flow
+    from skipsearch.tasks import load_task
+
+    target = _resolve(topology, task, storage, study, trial, epochs, seed)
+    data = load_task(target.task, seed=target.seed, **target.task_options)
+    results = []
+    for label, topo in target.topologies:
+        for flow in gradient_flow(
+            topo, data, train=target.train if train else None, seed=target.seed, batch_size=batch_size
+        ):
+            results.append((label, flow))
+    if as_json:
+        print(json.dumps([{"label": label, **flow.to_dict()} for label, flow in results], indent=2))
+        return
+    table = Table("topology", "stage", "first", "last", "first/last", "flow", "loss", "val metric")
+    for label, flow in results:
+        style = {"vanishing": "red", "exploding": "red"}.get(flow.status, "green")
+        metric = "-" if flow.accuracy is None else f"{flow.accuracy:.4f}"
+        table.add_row(
+            label,
+            flow.stage,
+            flow.first,
+            flow.last,
+            f"{flow.ratio:.3g}",
+            f"[{style}]{flow.status}[/]",
+            f"{flow.loss:.4f}",
+            metric,
+        )
+    console = _console()
+    console.print(table)
+    if nodes:
+        for label, flow in results:
+            console.print(f"{label} ({flow.stage}): " + ", ".join(f"{k}={v:.3g}" for k, v in flow.norms.items()))
+
+
+# -- analyze paths --------------------------------------------------------------------------------
+
+
+@analyze_app.command("paths")
+def paths(
+    topology: TopologyArg = None,
+    task: TaskOption = None,
+    storage: StorageOption = None,
+    study: StudyOption = None,
+    trial: TrialOption = None,
+    epochs: Annotated[
+        int, typer.Option(min=0, help="Train this many epochs before measuring (0: measure at init).")
+    ] = 0,
+    samples: Annotated[int, typer.Option(min=1, help="Sampled paths per length.")] = 8,
+    seed: SeedOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Path-length distribution; with a task, also the gradient each path length carries and the
+    effective depth (Veit et al. 2016)."""
+    from skipsearch.analysis import analysis_batch, path_gradients
+    from skipsearch.nn import build_model
+    from skipsearch.tasks import load_task, seed_everything, train_model
+    from skipsearch.topology import graph_metrics
+
+    target = _resolve(topology, task, storage, study, trial, epochs or None, seed, need_task=False)
+    data = load_task(target.task, seed=target.seed, **target.task_options) if target.task else None
+    out = []
+    for label, topo in target.topologies:
+        info: dict[str, Any] = {"label": label, "topology": topo.name, "metrics": graph_metrics(topo).to_dict()}
+        if data is not None:
+            seed_everything(target.seed)
+            model = build_model(topo)
+            if epochs:
+                train_model(model, data, target.train.updated(device="cpu"), seed=target.seed, evaluate_test=False)
+            x, y = analysis_batch(data, topo, 128)
+            info["gradients"] = path_gradients(model, x, y, samples=samples, seed=target.seed).to_dict()
+            info["gradients"]["stage"] = f"trained {epochs} epochs" if epochs else "init"
+        out.append(info)
+    if as_json:
+        print(json.dumps(out, indent=2))
+        return
+    console = _console()
+    for info in out:
+        m = info["metrics"]
+        console.print(
+            f"[bold]{info['label']}[/] ({info['topology']}): {m['paths']} paths, lengths "
+            f"{m['shortest_path']}-{m['longest_path']}, mean {m['mean_path_length']:.2f}"
+        )
+        grads = info.get("gradients")
+        table = Table("length", "paths", *(("grad/path", "share") if grads else ()))
+        rows = grads["lengths"] if grads else [{"length": int(k), "paths": v} for k, v in m["path_lengths"].items()]
+        for row in rows:
+            extra = (f"{row['mean_norm']:.3g}", f"{row['share']:.1%}") if grads else ()
+            table.add_row(str(row["length"]), str(row["paths"]), *extra)
+        console.print(table)
+        if grads:
+            low, high = grads["effective_range"]
+            console.print(
+                f"gradient-weighted mean path length {grads['mean_length']:.2f} ({grads['stage']}); "
+                f"90% of the gradient comes from paths of length {low}-{high} (longest {grads['longest']})"
+            )
+
+
+# -- analyze lesion -------------------------------------------------------------------------------
+
+
+@analyze_app.command("lesion")
+def lesion(
+    topology: TopologyArg = None,
+    task: TaskOption = None,
+    storage: StorageOption = None,
+    study: StudyOption = None,
+    trial: TrialOption = None,
+    epochs: EpochsOption = None,
+    seed: SeedOption = None,
+    edges: Annotated[bool, typer.Option(help="Also delete each additive skip edge.")] = True,
+    as_json: JsonOption = False,
+) -> None:
+    """Train, then delete each block (and skip edge) at test time and report the metric drop on the
+    test split (Veit et al. 2016)."""
+    from skipsearch.analysis import lesion_study
+    from skipsearch.nn import build_model
+    from skipsearch.tasks import load_task, reshape_for, seed_everything, train_model
+
+    target = _resolve(topology, task, storage, study, trial, epochs, seed)
+    data = load_task(target.task, seed=target.seed, **target.task_options)
+    results = []
+    for label, topo in target.topologies:
+        seed_everything(target.seed)
+        model = build_model(topo)
+        trained = train_model(model, data, target.train.updated(device="cpu"), seed=target.seed, evaluate_test=False)
+        if trained.status == "diverged":
+            raise UserError(f"{label}: training diverged ({trained.reason})")
+        view = reshape_for(data, topo.input_shape)
+        results.append((label, lesion_study(model, view.x_test, view.y_test, data.metric, edges=edges)))
+    if as_json:
+        print(json.dumps([{"label": label, **les.to_dict()} for label, les in results], indent=2))
+        return
+    console = _console()
+    for label, les in results:
+        console.print(
+            f"[bold]{label}[/] ({les.topology}): test {les.metric_name} {les.baseline:.4f}; "
+            f"mean drop over single-block deletions {les.mean_block_drop:.4f}"
+        )
+        table = Table("deleted", "how", les.metric_name, "drop")
+        for row in les.rows:
+            table.add_row(row.target, row.mode, f"{row.metric:.4f}", f"{row.drop:+.4f}")
+        console.print(table)
+        for what, why in les.skipped.items():
+            console.print(f"  not deleted: {what}: {why}")
+
+
+# -- analyze edges / metrics ----------------------------------------------------------------------
+
+
+@analyze_app.command("edges")
+def edges_cmd(
+    storage: StorageOption = None,
+    study: StudyOption = None,
+    objective: Annotated[
+        list[str] | None, typer.Option("--objective", help="Metric to explain (repeatable; default: the study's).")
+    ] = None,
+    method: Annotated[str, typer.Option(help="auto, ols (HC3 regression) or means (Welch).")] = "auto",
+    importances: Annotated[bool, typer.Option(help="Also compute Optuna's fANOVA importances.")] = True,
+    as_json: JsonOption = False,
+) -> None:
+    """Marginal effect of every candidate edge and kind on each objective, with 95% intervals."""
+    from skipsearch.analysis import describe_effects, edge_effects, edge_table, param_importances
+    from skipsearch.search import load_study
+
+    if storage is None or study is None:
+        raise UserError("analyze edges needs --storage and --study")
+    optuna_study, _ = load_study(storage, study)
+    frame, edge_names, names = edge_table(optuna_study, objective)
+    if len(frame) < 3:
+        raise UserError(f"study {study!r} has {len(frame)} COMPLETE trials; edge effects need at least 3")
+    effects = edge_effects(frame, edge_names, names, method=method)
+    fanova = {}
+    if importances:
+        metric_names = list(optuna_study.metric_names or [])
+        for name in names:
+            if name in metric_names:
+                fanova[name] = param_importances(optuna_study, metric_names.index(name))
+    if as_json:
+        records = [{k: _plain(v) for k, v in r.items()} for r in effects.to_dict("records")]
+        print(json.dumps({"trials": len(frame), "effects": records, "fanova": fanova}, indent=2))
+        return
+    console = _console()
+    console.print(f"{len(frame)} COMPLETE trials; method {effects['method'].iloc[0] if len(effects) else '-'}")
+    for line in describe_effects(effects):
+        console.print(line, highlight=False)
+    for name, values in fanova.items():
+        top = sorted(values.items(), key=lambda kv: -kv[1])[:10]
+        console.print(f"fANOVA importance for {name}: " + ", ".join(f"{k} {v:.2f}" for k, v in top), highlight=False)
+
+
+@analyze_app.command("metrics")
+def metrics_cmd(
+    storage: StorageOption = None,
+    study: Annotated[list[str] | None, typer.Option("--study", help="Study (repeatable; default: all).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Correlation (Spearman, Pearson) of graph metrics with accuracy and cost across studies."""
+    from skipsearch.analysis import metric_correlations
+    from skipsearch.results import connect, evaluations
+
+    if storage is None:
+        raise UserError("analyze metrics needs --storage")
+    engine = connect(storage)
+    frame = evaluations(engine, study or None)
+    table = metric_correlations(frame)
+    if as_json:
+        print(json.dumps([{k: _plain(v) for k, v in r.items()} for r in table.to_dict("records")], indent=2))
+        return
+    out = Table("metric", "outcome", "n", "spearman", "p", "pearson", "p")
+    for r in table.itertuples():
+        out.add_row(
+            r.metric, r.outcome, str(r.n), *(_num(v) for v in (r.spearman, r.spearman_p, r.pearson, r.pearson_p))
+        )
+    _console().print(out)
+
+
+# -- report ---------------------------------------------------------------------------------------
+
+
+def report(
+    storage: StorageOption = None,
+    study: Annotated[str | None, typer.Option("--study", help="Study name.")] = None,
+    output: Annotated[Path, typer.Option("--output", help="Folder for report.html and the PNG figures.")] = Path(
+        "report"
+    ),
+    top: Annotated[int, typer.Option(min=1, help="How many best topologies to draw.")] = 3,
+    analyses: Annotated[bool, typer.Option(help="Run gradient and path analyses (a few seconds).")] = True,
+) -> None:
+    """Write a self-contained HTML report of a study (Pareto front, best topologies, gradient flow,
+    edge effects, path lengths) that opens offline."""
+    from skipsearch.analysis._report import check_output_dir, write_report
+
+    if storage is None or study is None:
+        raise UserError("report needs --storage and --study")
+    out = check_output_dir(output)
+    result = write_report(storage, study, out, top=top, analyses=analyses)
+    print(f"wrote {result.html} ({len(result.figures)} figures, {result.seconds:.1f} s)", file=sys.stderr)
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _num(value: float) -> str:
+    return "-" if not math.isfinite(value) else f"{value:.3g}"

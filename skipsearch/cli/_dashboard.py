@@ -1,0 +1,120 @@
+"""``skipsearch dashboard``: optuna-dashboard on a study storage, with the topology pictures."""
+
+from __future__ import annotations
+
+import ipaddress
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from skipsearch.errors import UserError
+
+DEFAULT_STORAGE = "sqlite:///skipsearch.db"
+
+StorageOption = Annotated[
+    str,
+    typer.Option("--storage", envvar="SKIPSEARCH_STORAGE", help="Database URL of the Optuna storage and results."),
+]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("dashboard")(dashboard)
+
+
+def dashboard(
+    storage: StorageOption = DEFAULT_STORAGE,
+    host: Annotated[str, typer.Option(help="Address to bind; 127.0.0.1 keeps the dashboard on this machine.")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on (0: any free port).")] = 8080,
+    artifact_dir: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="SKIPSEARCH_ARTIFACT_DIR",
+            help="Folder of the topology pictures (default: skipsearch-artifacts/ next to an SQLite file).",
+        ),
+    ] = None,
+) -> None:
+    """Serve optuna-dashboard for the studies in a storage (Ctrl+C stops it)."""
+    from skipsearch.search import safe_url
+
+    rdb, store, folder = _open(storage, artifact_dir)
+    server = _make_server(rdb, store, host, port)
+    shown = f"[{host}]" if ":" in host else host
+    print(f"optuna-dashboard for {safe_url(storage)}", file=sys.stderr)
+    if folder is not None:
+        print(f"topology pictures from {folder}", file=sys.stderr)
+    else:
+        print("no artifact folder: trials show no topology pictures (see --artifact-dir)", file=sys.stderr)
+    if not _is_loopback(host):
+        print(f"warning: listening on {host}: anyone who can reach it can read and edit the studies", file=sys.stderr)
+    print(f"listening on http://{shown}:{server.server_port}/dashboard (Ctrl+C stops it)", file=sys.stderr, flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("stopped", file=sys.stderr)
+    finally:
+        server.server_close()
+
+
+def _open(storage: str, artifact_dir: Path | None) -> tuple[object, object, Path | None]:
+    """The Optuna storage (never an empty new database) and the artifact store, if its folder exists."""
+    from optuna.artifacts import FileSystemArtifactStore
+
+    from skipsearch.search import check_url, open_storage
+    from skipsearch.search._artifacts import artifact_dir_for
+
+    _check_sqlite_file(storage)  # before check_url(), which would create the file
+    check_url(storage)
+    rdb = open_storage(storage, heartbeat_interval=None, attempts=1)  # interactive: fail fast
+    folder = artifact_dir_for(storage, artifact_dir)
+    if folder is not None and not folder.is_dir():
+        if artifact_dir is not None:
+            raise UserError(f"--artifact-dir: folder {str(folder)!r} does not exist")
+        folder = None  # the default folder appears with the first picture a worker stores
+    return rdb, (FileSystemArtifactStore(folder) if folder is not None else None), folder
+
+
+def _check_sqlite_file(storage: str) -> None:
+    """A dashboard only reads: an SQLite file that does not exist is an error, not a new empty database."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(storage)
+    except ArgumentError:
+        return  # check_url() words the error
+    if url.get_backend_name() != "sqlite":
+        return
+    if url.database in (None, "", ":memory:"):
+        raise UserError("--storage: an in-memory SQLite database holds no studies; give a file")
+    if not Path(url.database).expanduser().exists():
+        raise UserError(f"--storage: no database at {url.database!r} (give --storage or SKIPSEARCH_STORAGE)")
+
+
+def _make_server(rdb: object, store: object, host: str, port: int) -> object:
+    """optuna-dashboard's WSGI app in a quiet wsgiref server (no line per request)."""
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    from optuna_dashboard import wsgi
+
+    class QuietHandler(WSGIRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    app = wsgi(rdb, artifact_store=store)  # type: ignore[arg-type]
+    try:
+        return make_server(host, port, app, handler_class=QuietHandler)
+    except OSError as exc:
+        raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,156 @@
+"""``export_topology``: one topology to one format, every file inside the output folder.
+
+Formats that carry weights (``pytorch``, ``torchscript``, ``onnx``) export the model as built from the
+seed, or with a given state dict; ``weights`` and ``bundle`` train it first with a :class:`Recipe`
+(a study's own settings reproduce its trial). Every model file is checked against the PyTorch model
+before the export returns: the ``.py`` file's class, the TorchScript module and the ONNX graph (run
+by onnxruntime) must all compute the same outputs (atol 1e-4).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import fx
+
+from skipsearch.errors import UserError
+from skipsearch.export._onnx import write_onnx, write_torchscript
+from skipsearch.export._paths import OutputDir, resolve_output, slug
+from skipsearch.export._pytorch import check_source, pytorch_source
+from skipsearch.export._select import Recipe
+from skipsearch.nn import build_model, model_cost
+from skipsearch.tasks import load_task, reshape_for, seed_everything, train_model
+from skipsearch.topology import Topology, write_graphml
+
+FORMATS = ("json", "graphml", "pytorch", "torchscript", "onnx", "weights", "bundle")
+TRAINED_FORMATS = ("weights", "bundle")
+"""Formats that train the topology, and so need a :class:`Recipe` (a study's, or a task's defaults)."""
+
+
+@dataclass
+class ExportResult:
+    """The files an export wrote, and the metrics of its training run (``weights`` and ``bundle``)."""
+
+    files: list[Path] = field(default_factory=list)
+    metrics: dict[str, Any] | None = None
+    class_name: str | None = None
+    """The model class of a ``pytorch`` export's ``.py`` file."""
+
+
+def export_topology(
+    topology: Topology,
+    fmt: str,
+    output: str | Path | OutputDir,
+    *,
+    name: str | None = None,
+    recipe: Recipe | None = None,
+    state_dict: dict[str, torch.Tensor] | None = None,
+    seed: int = 0,
+    dynamo: bool = False,
+    provenance: dict[str, Any] | None = None,
+) -> ExportResult:
+    """Writes ``topology`` in format ``fmt`` (one of :data:`FORMATS`) into the folder ``output``.
+
+    File names start with ``slug(name or topology.name)``. A relative ``output`` must lie inside the
+    current directory. ``recipe`` is required by ``weights`` and ``bundle``; its seed (else ``seed``)
+    sets the initial weights of the other formats unless ``state_dict`` gives them. ``provenance``
+    (study, trial, recorded metrics) goes into a bundle's manifest.
+    """
+    if fmt not in FORMATS:
+        raise UserError(f"--format {fmt!r}: unknown format (known: {', '.join(FORMATS)})")
+    if fmt in TRAINED_FORMATS and recipe is None:
+        raise UserError(f"--format {fmt} trains the topology: give --task (or export a trial of a study)")
+    out = output if isinstance(output, OutputDir) else OutputDir(resolve_output(output))
+    stem = slug(name or topology.name)
+    if fmt == "bundle":
+        from skipsearch.export._bundle import write_bundle
+
+        return write_bundle(topology, out, recipe=recipe, name=stem, provenance=provenance, dynamo=dynamo)  # type: ignore[arg-type]
+    if fmt == "json":
+        return ExportResult([out.write_text(f"{stem}.json", topology.to_json() + "\n")])
+    if fmt == "graphml":
+        path = out.path(f"{stem}.graphml")
+        write_graphml(topology, path)
+        return ExportResult([path])
+    if fmt == "weights":
+        assert recipe is not None
+        model, metrics = train_topology(topology, recipe)
+        path = out.path(f"{stem}.weights.pt")
+        torch.save(model.state_dict(), path)
+        return ExportResult([path], metrics)
+    model = export_model(topology, recipe.seed if recipe else seed, state_dict)
+    files = write_model_files(model, topology, fmt, out, stem, dynamo=dynamo)
+    return ExportResult(files, class_name=pytorch_source(model, topology)[1] if fmt == "pytorch" else None)
+
+
+def export_model(topology: Topology, seed: int, state_dict: dict[str, torch.Tensor] | None = None) -> fx.GraphModule:
+    """The built model in eval mode: initial weights from ``seed``, or ``state_dict``'s."""
+    seed_everything(seed)
+    model = build_model(topology)
+    if state_dict is not None:
+        try:
+            model.load_state_dict(state_dict, strict=True)
+        except RuntimeError as exc:
+            first = str(exc).splitlines()[0]
+            raise UserError(f"--weights: the state dict does not fit topology {topology.name!r}: {first}") from None
+    return model.eval()
+
+
+def example_input(topology: Topology, batch: int = 2) -> torch.Tensor:
+    """A fixed random batch that the export checks run (the same one every time)."""
+    return torch.randn(batch, *topology.input_shape, generator=torch.Generator().manual_seed(0))
+
+
+def write_model_files(
+    model: fx.GraphModule, topology: Topology, fmt: str, out: OutputDir, stem: str, *, dynamo: bool = False
+) -> list[Path]:
+    """Writes one model format (``pytorch``: the ``.py`` file and its state dict next to it)."""
+    example = example_input(topology)
+    model.eval()
+    if fmt == "pytorch":
+        source, class_name = pytorch_source(model, topology, stem=stem)
+        check_source(source, class_name, model, example)
+        weights = out.path(f"{stem}.pt")
+        torch.save(model.state_dict(), weights)
+        return [out.write_text(f"{stem}.py", source), weights]
+    if fmt == "torchscript":
+        path = out.path(f"{stem}.torchscript.pt")
+        write_torchscript(model, example, path)
+        return [path]
+    if fmt == "onnx":
+        path = out.path(f"{stem}.onnx")
+        write_onnx(model, example, path, dynamo=dynamo)
+        return [path]
+    raise UserError(f"--format {fmt!r}: not a model format")
+
+
+def train_topology(topology: Topology, recipe: Recipe) -> tuple[fx.GraphModule, dict[str, Any]]:
+    """Trains ``topology`` exactly as a study trial does: seed, build, train; returns model and metrics."""
+    data = load_task(recipe.task, seed=recipe.seed, **recipe.task_options)
+    reshape_for(data, topology.input_shape)  # a shape mismatch fails here, before any work
+    seed_everything(recipe.seed)
+    model = build_model(topology)
+    cost = model_cost(model, topology.input_shape, latency=False)
+    result = train_model(model, data, recipe.train_config, seed=recipe.seed)
+    if result.status == "diverged":
+        raise UserError(f"training {topology.name!r} diverged: {result.reason}")
+    metrics = {
+        "accuracy": _finite(result.val_metric),
+        "test_accuracy": _finite(result.test_metric),
+        "loss": _finite(result.val_loss),
+        "params": cost.params,
+        "macs": cost.macs,
+        "flops": cost.flops,
+        "epochs": result.epochs_run,
+        "train_seconds": round(result.train_seconds, 3),
+        "curve": [_finite(v) for v in result.curve],
+    }
+    return model.eval(), metrics
+
+
+def _finite(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)

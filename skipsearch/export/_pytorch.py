@@ -1,0 +1,291 @@
+"""Exporting a model as a standalone PyTorch source file that needs nothing but ``torch``.
+
+The file holds one ``nn.Module`` class whose ``__init__`` builds the same submodules under the same
+names as :func:`skipsearch.nn.build_model` (so the built model's state dict loads into it, strictly),
+and whose ``forward`` is the straight-line code torch.fx generated for the built model. The skip
+modules skipsearch defines (``ZeroPadShortcut``, ``ScalarSkip``, ...) are written into the file as
+small classes; standard layers are written as ``nn.Layer(...)`` calls rebuilt from their reprs.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from typing import Any
+
+import torch
+from torch import fx, nn
+
+from skipsearch.errors import UserError
+from skipsearch.nn import GatedSkip, ProjectionShortcut, ScalarSkip, SwitchSkip, ZeroPadShortcut, skip_name
+from skipsearch.topology import Topology
+
+_NORM = {"eps": "1e-05", "momentum": "0.1", "affine": "True", "bias": "True", "track_running_stats": "True"}
+_LEAVES: dict[type[nn.Module], dict[str, str]] = {
+    nn.Linear: {"bias": "True"},
+    nn.Conv1d: {"stride": "1", "padding": "0"},
+    nn.Conv2d: {"stride": "1", "padding": "0"},
+    nn.ConvTranspose1d: {"stride": "1"},
+    nn.ConvTranspose2d: {"stride": "1"},
+    nn.BatchNorm1d: _NORM,
+    nn.BatchNorm2d: _NORM,
+    nn.LayerNorm: {"eps": "1e-05", "elementwise_affine": "True", "bias": "True"},
+    nn.ReLU: {},
+    nn.Tanh: {},
+    nn.GELU: {"approximate": "'none'"},
+    nn.Sigmoid: {},
+    nn.Identity: {},
+    nn.Flatten: {"start_dim": "1", "end_dim": "-1"},
+    nn.AvgPool1d: {"padding": "0"},
+    nn.AvgPool2d: {"padding": "0"},
+    nn.MaxPool1d: {"padding": "0", "dilation": "1", "ceil_mode": "False"},
+    nn.MaxPool2d: {"padding": "0", "dilation": "1", "ceil_mode": "False"},
+    nn.AdaptiveAvgPool1d: {},
+    nn.AdaptiveAvgPool2d: {},
+}
+"""Standard layers the exporter writes, with the keyword values it leaves out as defaults.
+
+``repr`` of each of these is a valid constructor call (the exported file's own check proves it)."""
+
+_SKIP_CLASSES: dict[str, str] = {
+    "ZeroPadShortcut": '''
+class ZeroPadShortcut(nn.Module):
+    """ResNet option A: subsample by ``stride``, then pad channels with zeros on both sides."""
+
+    def __init__(self, stride: int, pad_front: int, pad_back: int, spatial_dims: int) -> None:
+        super().__init__()
+        self.stride, self.pad_front, self.pad_back = stride, pad_front, pad_back
+        self.spatial_dims = spatial_dims
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stride > 1:
+            x = x[:, :, :: self.stride] if self.spatial_dims == 1 else x[:, :, :: self.stride, :: self.stride]
+        return nn.functional.pad(x, [0, 0] * self.spatial_dims + [self.pad_front, self.pad_back])
+''',
+    "ProjectionShortcut": '''
+class ProjectionShortcut(nn.Sequential):
+    """ResNet option B: a strided 1x1 convolution (a linear map for vectors) and BatchNorm."""
+''',
+    "ScalarSkip": '''
+class ScalarSkip(nn.Module):
+    """``scale * align(x)`` with one learned scalar."""
+
+    def __init__(self, align: nn.Module, init: float) -> None:
+        super().__init__()
+        self.align = align
+        self.scale = nn.Parameter(torch.tensor(float(init)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.scale * self.align(x)
+''',
+    "GatedSkip": '''
+class GatedSkip(nn.Module):
+    """``sigmoid(W pool(x) + b) * x`` on the aligned input: a per-channel, input-dependent gate."""
+
+    def __init__(self, align: nn.Module, channels: int, spatial_dims: int, init: float) -> None:
+        super().__init__()
+        self.align = align
+        self.spatial_dims = spatial_dims
+        self.gate = nn.Linear(channels, channels)
+        nn.init.zeros_(self.gate.weight)
+        nn.init.constant_(self.gate.bias, init)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.align(x)
+        if self.spatial_dims == 0:
+            return torch.sigmoid(self.gate(x)) * x
+        g = torch.sigmoid(self.gate(x.flatten(2).mean(-1)))
+        return g.view([g.shape[0], g.shape[1]] + [1] * self.spatial_dims) * x
+''',
+    "SwitchSkip": '''
+class SwitchSkip(nn.Module):
+    """``sigmoid(logit) * align(x)``: a skip edge the search trained to stay open (or not)."""
+
+    def __init__(self, align: nn.Module, init: float) -> None:
+        super().__init__()
+        self.align = align
+        self.logit = nn.Parameter(torch.tensor(float(init)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.logit) * self.align(x)
+''',
+}
+
+_CLEARING = re.compile(r";\s+(?:[A-Za-z_][A-Za-z0-9_]* = )+None\s*$")
+_CHILD_CALL = re.compile(r"self\.(blocks|skips)\.([A-Za-z_][A-Za-z0-9_]*)\(")
+_SAME_INTS = re.compile(r"\((-?\d+)(?:, \1)*,?\)")
+_UNSAFE_DOC = re.compile(r"[^A-Za-z0-9 _.,:;()+-]")
+_REWRITES = {"torch._C._nn.gelu(": "nn.functional.gelu("}
+
+
+def pytorch_source(model: fx.GraphModule, topology: Topology, *, stem: str = "model") -> tuple[str, str]:
+    """``(source, class_name)``: the file's text and the name of its model class.
+
+    ``stem`` is the file's name without ``.py``; its docstring shows loading ``stem.pt`` next to it.
+    """
+    inits = {skip_name(e): e.init for e in topology.active_skips}
+    used: set[str] = set()
+    holders = []
+    for holder in ("blocks", "skips"):
+        container = getattr(model, holder, None)
+        children = dict(container.named_children()) if container is not None else {}
+        if children:
+            holders.append(_holder_source(holder, children, inits, used))
+    class_name = _class_name(type(model).__name__)
+    classes = "\n\n\n".join(_SKIP_CLASSES[name].strip("\n") for name in _SKIP_CLASSES if name in used)
+    parts = [
+        _docstring(topology, stem, class_name),
+        "import torch\nfrom torch import nn\n",
+        f"INPUT_SHAPE = {tuple(topology.input_shape)!r}\nOUTPUT_SHAPE = {tuple(topology.output_shape)!r}\n",
+        classes,
+        f"class {class_name}(nn.Module):\n"
+        f'    """The {_plain(topology.name)} network (topology hash {topology.hash}): inputs of INPUT_SHAPE."""\n\n'
+        "    def __init__(self) -> None:\n"
+        "        super().__init__()\n" + "".join(holders) + "\n" + _forward_source(model),
+        _MAIN.format(cls=class_name),
+    ]
+    return "\n\n".join(p.strip("\n") + "\n" for p in parts if p.strip()), class_name
+
+
+_MAIN = """
+if __name__ == "__main__":
+    # A smoke test: python THIS_FILE.py [STATE_DICT.pt]
+    import sys
+
+    model = {cls}()
+    if len(sys.argv) > 1:
+        model.load_state_dict(torch.load(sys.argv[1], weights_only=True))
+    with torch.no_grad():
+        print(model.eval()(torch.zeros(2, *INPUT_SHAPE)).shape)
+"""
+
+
+def _plain(text: str) -> str:
+    """User text made safe inside a docstring of the generated file (no quotes, no backslashes)."""
+    return _UNSAFE_DOC.sub("_", text)[:100]
+
+
+def _docstring(topology: Topology, stem: str, class_name: str) -> str:
+    return (
+        f'"""{_plain(topology.name)}: a network exported by skipsearch; it needs nothing but PyTorch.\n\n'
+        f"Usage::\n\n    import torch\n    from {stem} import {class_name}\n\n    model = {class_name}()\n"
+        f'    model.load_state_dict(torch.load("{stem}.pt", weights_only=True))\n    model.eval()\n"""\n'
+    )
+
+
+def _class_name(name: str) -> str:
+    if keyword.iskeyword(name) or name in _SKIP_CLASSES or name in ("torch", "nn", "INPUT_SHAPE", "OUTPUT_SHAPE"):
+        return f"Net{name}"
+    return name
+
+
+def _holder_source(holder: str, children: dict[str, nn.Module], inits: dict[str, Any], used: set[str]) -> str:
+    lines = [f"        self.{holder} = nn.ModuleDict(\n", "            {\n"]
+    for name, module in children.items():
+        expr = _module_expr(module, inits.get(name), used, indent=16)
+        lines.append(f"                {name!r}: {expr},\n")
+    lines += ["            }\n", "        )\n"]
+    return "".join(lines)
+
+
+def _module_expr(module: nn.Module, init: float | None, used: set[str], indent: int) -> str:
+    """A Python expression that builds a module of the same structure (parameter values aside)."""
+    kind = type(module)
+    if kind in (nn.Sequential, ProjectionShortcut):
+        name = "nn.Sequential" if kind is nn.Sequential else "ProjectionShortcut"
+        if kind is ProjectionShortcut:
+            used.add(name)
+        return _sequential_expr(name, module, used, indent)
+    if kind in _LEAVES:
+        return f"nn.{kind.__name__}({_arguments(module.extra_repr(), _LEAVES[kind])})"
+    if kind is ZeroPadShortcut:
+        used.add("ZeroPadShortcut")
+        m: Any = module
+        return f"ZeroPadShortcut({m.stride}, {m.pad_front}, {m.pad_back}, spatial_dims={m.spatial_dims})"
+    if kind in (ScalarSkip, SwitchSkip, GatedSkip):
+        used.add(kind.__name__)
+        m = module
+        align = _module_expr(m.align, None, used, indent)
+        init = float(init if init is not None else 0.0)
+        if kind is GatedSkip:
+            return f"GatedSkip({align}, {m.gate.in_features}, spatial_dims={m.spatial_dims}, init={init!r})"
+        return f"{kind.__name__}({align}, init={init!r})"
+    raise UserError(f"cannot export a {kind.__module__}.{kind.__name__} module as PyTorch source")
+
+
+def _sequential_expr(name: str, module: nn.Module, used: set[str], indent: int) -> str:
+    children = list(module.named_children())
+    if [n for n, _ in children] != [str(i) for i in range(len(children))]:
+        raise UserError(f"cannot export a {name} whose children are not numbered 0, 1, ...")
+    exprs = [_module_expr(child, None, used, indent + 4) for _, child in children]
+    one_line = f"{name}({', '.join(exprs)})"
+    if len(one_line) + indent <= 100:
+        return one_line
+    pad = " " * (indent + 4)
+    return f"{name}(\n" + "".join(f"{pad}{e},\n" for e in exprs) + " " * indent + ")"
+
+
+def _arguments(extra_repr: str, defaults: dict[str, str]) -> str:
+    """``extra_repr`` with default keyword values dropped and ``(3, 3)`` shortened to ``3``."""
+    kept = []
+    for arg in _split_top_level(extra_repr):
+        key, eq, value = arg.partition("=")
+        value = _SAME_INTS.sub(r"\1", value) if eq else _SAME_INTS.sub(r"\1", arg)
+        if eq and defaults.get(key) == value:
+            continue
+        kept.append(f"{key}={value}" if eq else value)
+    return ", ".join(kept)
+
+
+def _split_top_level(text: str) -> list[str]:
+    parts, depth, current = [], 0, ""
+    for char in text:
+        depth += char in "([{"
+        depth -= char in ")]}"
+        if char == "," and depth == 0:
+            parts.append(current.strip())
+            current = ""
+        else:
+            current += char
+    if current.strip():
+        parts.append(current.strip())
+    return parts
+
+
+def _forward_source(model: fx.GraphModule) -> str:
+    """The fx-generated forward, typed, without fx's ``x = None`` memory hints."""
+    code = model.code.strip("\n")
+    lines = []
+    for line in code.splitlines():
+        if not line.strip():
+            continue
+        if line.startswith("def forward(self, x):"):
+            lines.append("    def forward(self, x: torch.Tensor) -> torch.Tensor:")
+            continue
+        line = _CLEARING.sub("", line)
+        for old, new in _REWRITES.items():
+            line = line.replace(old, new)
+        # A child named like a ModuleDict method (``items``, ``eval``) must be indexed, not read as an attribute.
+        line = _CHILD_CALL.sub(
+            lambda m: f'self.{m[1]}["{m[2]}"](' if hasattr(nn.ModuleDict, m[2]) else m[0], line.rstrip()
+        )
+        lines.append("    " + line)
+    return "\n".join(lines) + "\n"
+
+
+def load_source(source: str, class_name: str) -> nn.Module:
+    """An instance of the class defined by ``source``, executed in a namespace of its own."""
+    namespace: dict[str, Any] = {"__name__": "skipsearch_export_check"}
+    exec(compile(source, "<exported model>", "exec"), namespace)  # our own generated code
+    return namespace[class_name]()
+
+
+def check_source(source: str, class_name: str, model: nn.Module, example: torch.Tensor, atol: float = 1e-4) -> None:
+    """Raises ``RuntimeError`` unless the file's model loads ``model``'s state dict and computes the same."""
+    rebuilt = load_source(source, class_name)
+    rebuilt.load_state_dict(model.state_dict(), strict=True)
+    rebuilt.eval()
+    with torch.no_grad():
+        expected, got = model(example), rebuilt(example)
+    if not torch.allclose(expected, got, atol=atol, rtol=0):
+        raise RuntimeError(f"exported PyTorch source differs from the model by {(expected - got).abs().max():.3g}")
