@@ -22,6 +22,7 @@ from skipsearch.analysis._gradients import (
     gradient_flow,
     gradient_norms,
     measure_flow,
+    torch_threads,
 )
 from skipsearch.analysis._lesion import Lesion, LesionRow, lesion_mode, lesion_study
 from skipsearch.analysis._paths import PathGradients, node_path_distributions, path_gradients, routed_forward
@@ -52,5 +53,6 @@ __all__ = [
     "param_importances",
     "path_gradients",
     "routed_forward",
+    "torch_threads",
     "write_report",
 ]

@@ -195,10 +195,9 @@ def _phrase(row: Any, confidence: float) -> str:
 
 
 def _num(value: float, sign: bool = False) -> str:
-    text = f"{value:+.3g}" if sign else f"{value:.3g}"
-    if abs(value) >= 1e4:
-        text = f"{value:+,.0f}" if sign else f"{value:,.0f}"
-    return text
+    if abs(value) >= 1000:  # counts such as MACs: whole numbers with separators
+        return f"{value:+,.0f}" if sign else f"{value:,.0f}"
+    return f"{value:+.3g}" if sign else f"{value:.3g}"
 
 
 def param_importances(study: Any, objective_index: int = 0, seed: int = 0) -> dict[str, float]:

@@ -12,6 +12,8 @@ first layers barely learn (vanishing gradients); above :data:`EXPLODING`, that t
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -105,6 +107,22 @@ def measure_flow(model: nn.Module, x: Tensor, y: Tensor, stage: str, accuracy: f
     )
 
 
+@contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Runs the block with ``threads`` CPU threads for torch (``None``: unchanged), then restores them.
+
+    The analyses run small models; like the tasks' defaults (see ``skipsearch.tasks._registry``),
+    one thread avoids the collapse of spin-waiting OpenMP threads on shared cores.
+    """
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def analysis_batch(data: TaskData, topology: Topology, batch_size: int = DEFAULT_BATCH) -> tuple[Tensor, Tensor]:
     """The first ``batch_size`` training samples, viewed as the topology's input shape."""
     data = reshape_for(data, topology.input_shape)
@@ -124,13 +142,8 @@ def gradient_flow(
     seed_everything(seed)
     model = build_model(topology)
     x, y = analysis_batch(data, topology, batch_size)
-    threads = torch.get_num_threads()
-    if train is not None and train.threads is not None:
-        torch.set_num_threads(train.threads)
-    try:
+    with torch_threads(train.threads if train is not None else None):
         out = [measure_flow(model, x, y, "init")]
-    finally:
-        torch.set_num_threads(threads)
     if train is not None:
         result = train_model(model, data, train.updated(device="cpu"), seed=seed, evaluate_test=False)
         out.append(measure_flow(model, x, y, "trained", result.val_metric))

@@ -26,8 +26,10 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from skipsearch.nn import skip_name
-from skipsearch.nn._blocks import ACTIVATION_FUNCTIONS  # the same post activations the compiled model uses
+from skipsearch.nn import (
+    ACTIVATION_FUNCTIONS,  # the same post activations the compiled model uses
+    skip_name,
+)
 from skipsearch.topology import OPS, Topology
 
 Route = dict[str, tuple[str, str]]

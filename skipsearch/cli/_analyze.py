@@ -20,6 +20,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from skipsearch.cli._results import DEFAULT_STORAGE, open_results
 from skipsearch.errors import UserError
 
 analyze_app = typer.Typer(
@@ -34,7 +35,7 @@ TopologyArg = Annotated[
 ]
 TaskOption = Annotated[str | None, typer.Option(help="Task (default: the study's, for study files and trials).")]
 StorageOption = Annotated[
-    str | None,
+    str,
     typer.Option("--storage", envvar="SKIPSEARCH_STORAGE", help="Database URL of the Optuna storage and results."),
 ]
 StudyOption = Annotated[str | None, typer.Option("--study", help="Study name (with --storage).")]
@@ -65,7 +66,7 @@ class _Target:
 def _resolve(
     topology: str | None,
     task: str | None,
-    storage: str | None,
+    storage: str,
     study: str | None,
     trial: int | None,
     epochs: int | None,
@@ -77,8 +78,8 @@ def _resolve(
 
     config = None
     if trial is not None:
-        if storage is None or study is None:
-            raise UserError("--trial needs --storage and --study")
+        if study is None:
+            raise UserError("--trial needs --study (and --storage, unless it is the default)")
         topos, config = _stored_trial(storage, study, trial)
     elif topology is None:
         raise UserError("give a TOPOLOGY (preset, topology file or study file) or --storage/--study/--trial")
@@ -118,6 +119,7 @@ def _study_file_topologies(path: str) -> tuple[list[tuple[str, Any]], Any]:
 def _stored_trial(storage: str, study_name: str, number: int) -> tuple[list[tuple[str, Any]], Any]:
     from skipsearch.search import load_study, topology_of
 
+    open_results(storage).dispose()  # a missing SQLite file is an error, not a new database
     study, config = load_study(storage, study_name)
     trials = [t for t in study.get_trials(deepcopy=False) if t.number == number]
     topo = topology_of(trials[0]) if trials else None
@@ -137,7 +139,7 @@ def _console() -> Console:
 def gradients(
     topology: TopologyArg = None,
     task: TaskOption = None,
-    storage: StorageOption = None,
+    storage: StorageOption = DEFAULT_STORAGE,
     study: StudyOption = None,
     trial: TrialOption = None,
     train: Annotated[bool, typer.Option(help="Also measure after training (--no-train: at init only).")] = True,
@@ -191,7 +193,7 @@ def gradients(
 def paths(
     topology: TopologyArg = None,
     task: TaskOption = None,
-    storage: StorageOption = None,
+    storage: StorageOption = DEFAULT_STORAGE,
     study: StudyOption = None,
     trial: TrialOption = None,
     epochs: Annotated[
@@ -203,7 +205,7 @@ def paths(
 ) -> None:
     """Path-length distribution; with a task, also the gradient each path length carries and the
     effective depth (Veit et al. 2016)."""
-    from skipsearch.analysis import analysis_batch, path_gradients
+    from skipsearch.analysis import analysis_batch, path_gradients, torch_threads
     from skipsearch.nn import build_model
     from skipsearch.tasks import load_task, seed_everything, train_model
     from skipsearch.topology import graph_metrics
@@ -219,7 +221,8 @@ def paths(
             if epochs:
                 train_model(model, data, target.train.updated(device="cpu"), seed=target.seed, evaluate_test=False)
             x, y = analysis_batch(data, topo, 128)
-            info["gradients"] = path_gradients(model, x, y, samples=samples, seed=target.seed).to_dict()
+            with torch_threads(target.train.threads):
+                info["gradients"] = path_gradients(model, x, y, samples=samples, seed=target.seed).to_dict()
             info["gradients"]["stage"] = f"trained {epochs} epochs" if epochs else "init"
         out.append(info)
     if as_json:
@@ -254,7 +257,7 @@ def paths(
 def lesion(
     topology: TopologyArg = None,
     task: TaskOption = None,
-    storage: StorageOption = None,
+    storage: StorageOption = DEFAULT_STORAGE,
     study: StudyOption = None,
     trial: TrialOption = None,
     epochs: EpochsOption = None,
@@ -264,7 +267,7 @@ def lesion(
 ) -> None:
     """Train, then delete each block (and skip edge) at test time and report the metric drop on the
     test split (Veit et al. 2016)."""
-    from skipsearch.analysis import lesion_study
+    from skipsearch.analysis import lesion_study, torch_threads
     from skipsearch.nn import build_model
     from skipsearch.tasks import load_task, reshape_for, seed_everything, train_model
 
@@ -278,7 +281,8 @@ def lesion(
         if trained.status == "diverged":
             raise UserError(f"{label}: training diverged ({trained.reason})")
         view = reshape_for(data, topo.input_shape)
-        results.append((label, lesion_study(model, view.x_test, view.y_test, data.metric, edges=edges)))
+        with torch_threads(target.train.threads):
+            results.append((label, lesion_study(model, view.x_test, view.y_test, data.metric, edges=edges)))
     if as_json:
         print(json.dumps([{"label": label, **les.to_dict()} for label, les in results], indent=2))
         return
@@ -301,7 +305,7 @@ def lesion(
 
 @analyze_app.command("edges")
 def edges_cmd(
-    storage: StorageOption = None,
+    storage: StorageOption = DEFAULT_STORAGE,
     study: StudyOption = None,
     objective: Annotated[
         list[str] | None, typer.Option("--objective", help="Metric to explain (repeatable; default: the study's).")
@@ -314,8 +318,9 @@ def edges_cmd(
     from skipsearch.analysis import describe_effects, edge_effects, edge_table, param_importances
     from skipsearch.search import load_study
 
-    if storage is None or study is None:
-        raise UserError("analyze edges needs --storage and --study")
+    if study is None:
+        raise UserError("analyze edges needs --study NAME")
+    open_results(storage).dispose()
     optuna_study, _ = load_study(storage, study)
     frame, edge_names, names = edge_table(optuna_study, objective)
     if len(frame) < 3:
@@ -342,17 +347,15 @@ def edges_cmd(
 
 @analyze_app.command("metrics")
 def metrics_cmd(
-    storage: StorageOption = None,
+    storage: StorageOption = DEFAULT_STORAGE,
     study: Annotated[list[str] | None, typer.Option("--study", help="Study (repeatable; default: all).")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Correlation (Spearman, Pearson) of graph metrics with accuracy and cost across studies."""
     from skipsearch.analysis import metric_correlations
-    from skipsearch.results import connect, evaluations
+    from skipsearch.results import evaluations
 
-    if storage is None:
-        raise UserError("analyze metrics needs --storage")
-    engine = connect(storage)
+    engine = open_results(storage)
     frame = evaluations(engine, study or None)
     table = metric_correlations(frame)
     if as_json:
@@ -370,7 +373,7 @@ def metrics_cmd(
 
 
 def report(
-    storage: StorageOption = None,
+    storage: StorageOption = DEFAULT_STORAGE,
     study: Annotated[str | None, typer.Option("--study", help="Study name.")] = None,
     output: Annotated[Path, typer.Option("--output", help="Folder for report.html and the PNG figures.")] = Path(
         "report"
@@ -382,9 +385,10 @@ def report(
     edge effects, path lengths) that opens offline."""
     from skipsearch.analysis._report import check_output_dir, write_report
 
-    if storage is None or study is None:
-        raise UserError("report needs --storage and --study")
+    if study is None:
+        raise UserError("report needs --study NAME")
     out = check_output_dir(output)
+    open_results(storage).dispose()
     result = write_report(storage, study, out, top=top, analyses=analyses)
     print(f"wrote {result.html} ({len(result.figures)} figures, {result.seconds:.1f} s)", file=sys.stderr)
 

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import ipaddress
 import sys
+import warnings
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from skipsearch.errors import UserError
+
+if TYPE_CHECKING:
+    from wsgiref.simple_server import WSGIServer
+
+    from optuna.artifacts import FileSystemArtifactStore
+    from optuna.storages import RDBStorage
 
 DEFAULT_STORAGE = "sqlite:///skipsearch.db"
 
@@ -38,8 +45,11 @@ def dashboard(
     ] = None,
 ) -> None:
     """Serve optuna-dashboard for the studies in a storage (Ctrl+C stops it)."""
+    import optuna
+
     from skipsearch.search import safe_url
 
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     rdb, store, folder = _open(storage, artifact_dir)
     server = _make_server(rdb, store, host, port)
     shown = f"[{host}]" if ":" in host else host
@@ -59,12 +69,11 @@ def dashboard(
         server.server_close()
 
 
-def _open(storage: str, artifact_dir: Path | None) -> tuple[object, object, Path | None]:
+def _open(storage: str, artifact_dir: Path | None) -> tuple[RDBStorage, FileSystemArtifactStore | None, Path | None]:
     """The Optuna storage (never an empty new database) and the artifact store, if its folder exists."""
     from optuna.artifacts import FileSystemArtifactStore
 
-    from skipsearch.search import check_url, open_storage
-    from skipsearch.search._artifacts import artifact_dir_for
+    from skipsearch.search import artifact_dir_for, check_url, open_storage
 
     _check_sqlite_file(storage)  # before check_url(), which would create the file
     check_url(storage)
@@ -94,7 +103,7 @@ def _check_sqlite_file(storage: str) -> None:
         raise UserError(f"--storage: no database at {url.database!r} (give --storage or SKIPSEARCH_STORAGE)")
 
 
-def _make_server(rdb: object, store: object, host: str, port: int) -> object:
+def _make_server(rdb: RDBStorage, store: FileSystemArtifactStore | None, host: str, port: int) -> WSGIServer:
     """optuna-dashboard's WSGI app in a quiet wsgiref server (no line per request)."""
     from wsgiref.simple_server import WSGIRequestHandler, make_server
 
@@ -104,7 +113,7 @@ def _make_server(rdb: object, store: object, host: str, port: int) -> object:
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    app = wsgi(rdb, artifact_store=store)  # type: ignore[arg-type]
+    app = wsgi(rdb, artifact_store=store)
     try:
         return make_server(host, port, app, handler_class=QuietHandler)
     except OSError as exc:

@@ -198,6 +198,8 @@ def _print_reproduction(report: Any) -> None:
     if report.weights_max_difference is not None:
         table.add_row("weights (max |diff|)", "", "", f"{report.weights_max_difference:.3g}")
     console.print(table)
+    for problem in report.problems:
+        console.print(f"[red]{problem}[/]")
     verdict = "reproduced" if report.reproduced else "NOT reproduced"
     console.print(f"{verdict} within tolerance {report.tolerance:g}")
 

@@ -15,7 +15,7 @@ import importlib.metadata
 import json
 import math
 import platform
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -110,11 +110,13 @@ class Reproduction:
     metrics: list[MetricDifference]
     weights_max_difference: float | None
     tolerance: float
+    problems: list[str] = field(default_factory=list)
+    """What could not be compared (a missing or unreadable state dict, other parameter names)."""
 
     @property
     def reproduced(self) -> bool:
         weights_ok = self.weights_max_difference is None or self.weights_max_difference <= self.tolerance
-        return weights_ok and all(m.within(self.tolerance) for m in self.metrics)
+        return not self.problems and weights_ok and all(m.within(self.tolerance) for m in self.metrics)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -126,6 +128,7 @@ class Reproduction:
             "tolerance": self.tolerance,
             "reproduced": self.reproduced,
             "weights_max_difference": self.weights_max_difference,
+            "problems": self.problems,
             "metrics": [
                 {"name": m.name, "recorded": m.recorded, "reproduced": m.reproduced, "difference": m.difference}
                 for m in self.metrics
@@ -164,11 +167,19 @@ def reproduce_bundle(bundle: str | Path, *, tolerance: float = 1e-6) -> Reproduc
     model, metrics = train_topology(topology, recipe)
     recorded = manifest.get("metrics") or {}
     rows = [MetricDifference(k, recorded.get(k), metrics.get(k)) for k in COMPARED]
-    weights = None
-    state_file = folder / STATE_DICT
-    if state_file.is_file():
-        saved = torch.load(state_file, weights_only=True)
-        current = model.state_dict()
-        if set(saved) == set(current):
-            weights = max(((saved[k].double() - current[k].double()).abs().max().item() for k in saved), default=0.0)
-    return Reproduction(folder, manifest, rows, weights, tolerance)
+    weights, problems = _weights_difference(folder / STATE_DICT, model.state_dict())
+    return Reproduction(folder, manifest, rows, weights, tolerance, problems)
+
+
+def _weights_difference(path: Path, current: dict[str, torch.Tensor]) -> tuple[float | None, list[str]]:
+    """Largest absolute difference between the bundled and the retrained weights, or what prevented it."""
+    if not path.is_file():
+        return None, [f"{path.name} is missing"]
+    try:
+        saved = torch.load(path, weights_only=True, map_location="cpu")
+    except Exception as exc:  # empty, truncated or not a tensor file
+        return None, [f"{path.name} is unreadable ({type(exc).__name__})"]
+    if not isinstance(saved, dict) or set(saved) != set(current):
+        return None, [f"{path.name} does not hold this topology's parameters"]
+    gaps = [(saved[k].double() - current[k].double().cpu()).abs().max().item() for k in saved if saved[k].numel()]
+    return max(gaps, default=0.0), []

@@ -134,8 +134,7 @@ def pytorch_source(model: fx.GraphModule, topology: Topology, *, stem: str = "mo
     class_name = _class_name(type(model).__name__)
     classes = "\n\n\n".join(_SKIP_CLASSES[name].strip("\n") for name in _SKIP_CLASSES if name in used)
     parts = [
-        _docstring(topology, stem, class_name),
-        "import torch\nfrom torch import nn\n",
+        _docstring(topology, stem, class_name) + "\nimport torch\nfrom torch import nn\n",
         f"INPUT_SHAPE = {tuple(topology.input_shape)!r}\nOUTPUT_SHAPE = {tuple(topology.output_shape)!r}\n",
         classes,
         f"class {class_name}(nn.Module):\n"
@@ -182,47 +181,51 @@ def _class_name(name: str) -> str:
 def _holder_source(holder: str, children: dict[str, nn.Module], inits: dict[str, Any], used: set[str]) -> str:
     lines = [f"        self.{holder} = nn.ModuleDict(\n", "            {\n"]
     for name, module in children.items():
-        expr = _module_expr(module, inits.get(name), used, indent=16)
-        lines.append(f"                {name!r}: {expr},\n")
+        key = f'"{name}": '  # node ids and skip names are identifiers: no quoting needed
+        expr = _module_expr(module, inits.get(name), used, indent=16, start=16 + len(key))
+        lines.append(f"                {key}{expr},\n")
     lines += ["            }\n", "        )\n"]
     return "".join(lines)
 
 
-def _module_expr(module: nn.Module, init: float | None, used: set[str], indent: int) -> str:
-    """A Python expression that builds a module of the same structure (parameter values aside)."""
+def _module_expr(module: nn.Module, init: float | None, used: set[str], indent: int, start: int) -> str:
+    """A Python expression that builds a module of the same structure (parameter values aside).
+
+    ``indent`` is the column of the line the expression is on, ``start`` the column it starts at.
+    """
     kind = type(module)
+    m: Any = module
     if kind in (nn.Sequential, ProjectionShortcut):
         name = "nn.Sequential" if kind is nn.Sequential else "ProjectionShortcut"
         if kind is ProjectionShortcut:
             used.add(name)
-        return _sequential_expr(name, module, used, indent)
+        children = list(module.named_children())
+        if [n for n, _ in children] != [str(i) for i in range(len(children))]:
+            raise UserError(f"cannot export a {name} whose children are not numbered 0, 1, ...")
+        args = [_module_expr(child, None, used, indent + 4, indent + 4) for _, child in children]
+        return _call(name, args, indent, start)
     if kind in _LEAVES:
         return f"nn.{kind.__name__}({_arguments(module.extra_repr(), _LEAVES[kind])})"
     if kind is ZeroPadShortcut:
         used.add("ZeroPadShortcut")
-        m: Any = module
         return f"ZeroPadShortcut({m.stride}, {m.pad_front}, {m.pad_back}, spatial_dims={m.spatial_dims})"
     if kind in (ScalarSkip, SwitchSkip, GatedSkip):
         used.add(kind.__name__)
-        m = module
-        align = _module_expr(m.align, None, used, indent)
-        init = float(init if init is not None else 0.0)
+        args = [_module_expr(m.align, None, used, indent + 4, indent + 4)]
         if kind is GatedSkip:
-            return f"GatedSkip({align}, {m.gate.in_features}, spatial_dims={m.spatial_dims}, init={init!r})"
-        return f"{kind.__name__}({align}, init={init!r})"
+            args += [str(m.gate.in_features), f"spatial_dims={m.spatial_dims}"]
+        args.append(f"init={float(init if init is not None else 0.0)!r}")
+        return _call(kind.__name__, args, indent, start)
     raise UserError(f"cannot export a {kind.__module__}.{kind.__name__} module as PyTorch source")
 
 
-def _sequential_expr(name: str, module: nn.Module, used: set[str], indent: int) -> str:
-    children = list(module.named_children())
-    if [n for n, _ in children] != [str(i) for i in range(len(children))]:
-        raise UserError(f"cannot export a {name} whose children are not numbered 0, 1, ...")
-    exprs = [_module_expr(child, None, used, indent + 4) for _, child in children]
-    one_line = f"{name}({', '.join(exprs)})"
-    if len(one_line) + indent <= 100:
+def _call(name: str, args: list[str], indent: int, start: int, width: int = 100) -> str:
+    """``name(args)`` on one line when it fits, else one argument a line (as ruff format would)."""
+    one_line = f"{name}({', '.join(args)})"
+    if "\n" not in one_line and start + len(one_line) + 1 <= width:
         return one_line
     pad = " " * (indent + 4)
-    return f"{name}(\n" + "".join(f"{pad}{e},\n" for e in exprs) + " " * indent + ")"
+    return f"{name}(\n" + "".join(f"{pad}{a},\n" for a in args) + " " * indent + ")"
 
 
 def _arguments(extra_repr: str, defaults: dict[str, str]) -> str:

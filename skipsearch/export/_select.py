@@ -30,8 +30,8 @@ from skipsearch.search import CONFIG_ATTR, StudyConfig
 from skipsearch.tasks import TASKS, TrainConfig
 from skipsearch.topology import Topology
 
-METRIC_COLUMNS = ("accuracy", "test_accuracy", "loss", "params", "macs", "flops", "latency_ms", "train_seconds")
-METRIC_COLUMNS += ("epochs",)
+METRIC_COLUMNS: tuple[str, ...] = ("accuracy", "test_accuracy", "loss", "params", "macs", "flops", "latency_ms")
+METRIC_COLUMNS += ("train_seconds", "epochs")
 """Columns of a trial's row copied into :attr:`SelectedTrial.metrics`."""
 
 
@@ -103,13 +103,13 @@ def select_trial(
     """
     if sum((rank is not None, knee, trial is not None, hash is not None)) != 1:
         raise UserError("choose the trial with exactly one of --rank K, --pick knee, --trial N or --hash H")
-    engine, url = _open(storage)
+    engine = _open(storage)
     known = study_names(engine)
     if study not in known:
         raise UserError(
             f"--study: no evaluations for study {study!r} (studies with results: {', '.join(known) or 'none'})"
         )
-    config = _study_config(url, study)
+    config = _study_config(engine, study)
     if trial is not None:
         row, selector = _by_trial(engine, study, trial), f"trial {trial}"
     elif hash is not None:
@@ -149,35 +149,31 @@ def knee_index(values: np.ndarray, directions: list[str]) -> int:
 # -- steps ----------------------------------------------------------------------------------------
 
 
-def _open(storage: str | Engine) -> tuple[Engine, str]:
+def _open(storage: str | Engine) -> Engine:
     if isinstance(storage, Engine):
-        return storage, storage.url.render_as_string(hide_password=False)
+        return storage
     try:
         url = make_url(storage)
     except sa.exc.ArgumentError:
         url = None  # connect() words the error
     is_file = url is not None and url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
-    if is_file and not Path(url.database).exists():  # type: ignore[union-attr,arg-type]
+    if is_file and url is not None and not Path(str(url.database)).exists():
         raise UserError(f"--storage: no database at {url.database!r} (give --storage or SKIPSEARCH_STORAGE)")
-    return connect(storage), storage
+    return connect(storage)
 
 
-def _study_config(url: str, study: str) -> StudyConfig | None:
+def _study_config(engine: Engine, study: str) -> StudyConfig | None:
     """The configuration the study was created with; ``None`` when Optuna has no such study.
 
     Read through a plain storage (no heartbeat: this process runs no trial), and only where Optuna's
     tables exist: a database of results alone stays as it is.
     """
-    engine = sa.create_engine(url)
-    try:
-        has_optuna = sa.inspect(engine).has_table("studies")
-    finally:
-        engine.dispose()
-    if not has_optuna:
+    if not sa.inspect(engine).has_table("studies"):
         return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        storage = optuna.storages.RDBStorage(url)
+        # The results engine's URL: its driver is the one connect() chose (psycopg 3 for postgresql://).
+        storage = optuna.storages.RDBStorage(engine.url.render_as_string(hide_password=False))
     try:
         stored = storage.get_study_user_attrs(storage.get_study_id_from_name(study)).get(CONFIG_ATTR)
     except KeyError:

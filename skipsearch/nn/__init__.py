@@ -1,6 +1,6 @@
 """Building PyTorch models from topologies, and measuring their cost."""
 
-from skipsearch.nn._blocks import BLOCK_BUILDERS
+from skipsearch.nn._blocks import ACTIVATION_FUNCTIONS, BLOCK_BUILDERS
 from skipsearch.nn._compile import build_model, skip_name
 from skipsearch.nn._cost import Cost, count_flops, count_params, measure_latency, model_cost
 from skipsearch.nn._skips import (
@@ -14,6 +14,7 @@ from skipsearch.nn._skips import (
 from skipsearch.nn._switch import resolve_switches, switch_states
 
 __all__ = [
+    "ACTIVATION_FUNCTIONS",
     "BLOCK_BUILDERS",
     "Cost",
     "GatedSkip",

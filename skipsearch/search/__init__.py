@@ -1,8 +1,10 @@
 """Search studies: study files, search spaces, the trial objective, early stopping and workers."""
 
+from skipsearch.search._artifacts import ARTIFACT_DIR_ENV, TopologyArtifacts, artifact_dir_for, open_artifact_store
 from skipsearch.search._config import StudyConfig, load_study_config, parse_study_config
 from skipsearch.search._early_stopping import FinishedTrial, ParetoEarlyStopper
 from skipsearch.search._objective import METRIC_ATTRS, Objective, TrialFailed, topology_of
+from skipsearch.search._plots import DashboardPlots, save_dashboard_plots
 from skipsearch.search._record import evaluation_record, recording_callback, sync_results
 from skipsearch.search._recover import RecoveryReport, migrate_storage, recover_study
 from skipsearch.search._space import Candidate, SearchSpace
@@ -29,6 +31,7 @@ from skipsearch.search._study import (
 from skipsearch.search._worker import INTERRUPTED_ATTR, WORKER_ATTR, default_worker_index
 
 __all__ = [
+    "ARTIFACT_DIR_ENV",
     "CONFIG_ATTR",
     "CONNECTIONS_PER_WORKER",
     "DEFAULT_STORAGE",
@@ -37,6 +40,7 @@ __all__ = [
     "STOP_GRACE",
     "WORKER_ATTR",
     "Candidate",
+    "DashboardPlots",
     "FinishedTrial",
     "Objective",
     "ParetoEarlyStopper",
@@ -44,7 +48,9 @@ __all__ = [
     "SearchSpace",
     "StopAtTarget",
     "StudyConfig",
+    "TopologyArtifacts",
     "TrialFailed",
+    "artifact_dir_for",
     "check_url",
     "counted_trials",
     "create_study",
@@ -56,6 +62,7 @@ __all__ = [
     "make_pruner",
     "make_sampler",
     "migrate_storage",
+    "open_artifact_store",
     "open_storage",
     "parse_study_config",
     "recording_callback",
@@ -63,6 +70,7 @@ __all__ = [
     "run_local_workers",
     "run_worker",
     "safe_url",
+    "save_dashboard_plots",
     "sync_results",
     "topology_of",
 ]

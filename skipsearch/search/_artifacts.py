@@ -85,7 +85,7 @@ class TopologyArtifacts:
     def __init__(self, objective: Callable[[optuna.Trial], Any], store: Any) -> None:
         self.objective = objective
         self.store = store
-        self._folder = tempfile.TemporaryDirectory(prefix="skipsearch-pictures-")
+        self._folder: tempfile.TemporaryDirectory[str] | None = None  # made on the first drawing
         self._drawn: dict[str, Path] = {}
 
     def __call__(self, trial: optuna.Trial) -> Any:
@@ -118,6 +118,8 @@ class TopologyArtifacts:
         if path is None:
             from skipsearch.viz import draw_topology
 
+            if self._folder is None:
+                self._folder = tempfile.TemporaryDirectory(prefix="skipsearch-pictures-")
             path = Path(self._folder.name) / f"topology-{topology.hash}.svg"
             draw_topology(topology, path)
             self._drawn[topology.hash] = path
@@ -125,5 +127,7 @@ class TopologyArtifacts:
 
     def close(self) -> None:
         """Removes the cached drawings (the uploaded copies stay in the store)."""
-        self._folder.cleanup()
+        if self._folder is not None:
+            self._folder.cleanup()
+            self._folder = None
         self._drawn.clear()

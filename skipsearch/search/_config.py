@@ -233,5 +233,6 @@ def load_study_config(path: str | Path) -> StudyConfig:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise UserError(f"{path}: invalid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())  # one line, whatever the error kind
+        raise UserError(f"{path}: invalid YAML{where}: {problem}") from None
     return parse_study_config(data, str(path))

@@ -1,9 +1,14 @@
 """Custom optuna-dashboard plots of a multi-objective study: hypervolume history and the Pareto front.
 
 optuna-dashboard draws no hypervolume history, and its own Pareto plot knows nothing of topologies.
-Both plots are plotly figures stored in the study (``optuna_dashboard.save_plotly_graph_object``
-under fixed ids, so a refresh overwrites them) and shown on the study's page. Workers refresh them
-from a study callback, at most every ``min_interval`` seconds, and once more when they finish.
+Both plots are plotly figures stored in the study the way ``optuna_dashboard.save_plotly_graph_object``
+stores them (under fixed ids, so a refresh overwrites them) and shown on the study's page. Workers
+refresh them from a study callback, at most every ``min_interval`` seconds, and once more when they
+finish.
+
+:func:`save_figure` writes optuna-dashboard's storage format itself because importing
+``optuna_dashboard`` costs every worker process 1.5-4 s (it pulls in scikit-learn through
+``optuna.importance``); a test checks that it writes exactly what ``save_plotly_graph_object`` does.
 
 The hypervolume reference point is fixed per study: on the first refresh it is each objective's
 worst value so far pushed as far again from zero (accuracy 0, twice the largest MACs), rounded to
@@ -70,8 +75,6 @@ def save_dashboard_plots(study: optuna.Study) -> bool:
     studies (optuna-dashboard's own history plot covers them)."""
     if len(study.directions) < 2:
         return False
-    from optuna_dashboard import save_plotly_graph_object
-
     trials = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.values]
     names = list(study.metric_names or [f"objective {i}" for i in range(len(study.directions))])
     directions = ["max" if d == optuna.study.StudyDirection.MAXIMIZE else "min" for d in study.directions]
@@ -81,13 +84,28 @@ def save_dashboard_plots(study: optuna.Study) -> bool:
     reference = _reference(study, values, directions)
     numbers = [t.number for t in trials]
     history = hypervolume_history(values, directions, reference) if reference else np.zeros(0)
-    save_plotly_graph_object(
-        study,
-        hypervolume_figure(numbers, history, names, reference),
-        graph_object_id=HYPERVOLUME_PLOT_ID,
-    )
-    save_plotly_graph_object(study, pareto_figure(trials, values, names, directions), graph_object_id=PARETO_PLOT_ID)
+    save_figure(study, HYPERVOLUME_PLOT_ID, hypervolume_figure(numbers, history, names, reference))
+    save_figure(study, PARETO_PLOT_ID, pareto_figure(trials, values, names, directions))
     return True
+
+
+_PLOT_DATA_PREFIX = "dashboard:plot_data:"
+_CHUNK = 2045
+"""optuna-dashboard 0.21's format: a figure's JSON in chunks of 2045 characters, in study system
+attributes ``dashboard:plot_data:<id>:<i>``; chunks left over from a longer figure are emptied."""
+
+
+def save_figure(study: optuna.Study, graph_object_id: str, figure: Any) -> None:
+    """Stores a plotly figure as an optuna-dashboard custom plot, as ``save_plotly_graph_object`` does."""
+    storage, study_id = study._storage, study._study_id  # type: ignore[attr-defined]
+    text = figure.to_json()
+    prefix = f"{_PLOT_DATA_PREFIX}{graph_object_id}:"
+    chunks = [text[i : i + _CHUNK] for i in range(0, len(text), _CHUNK)]
+    for i, chunk in enumerate(chunks):
+        storage.set_study_system_attr(study_id, f"{prefix}{i}", chunk)
+    stale = sum(key.startswith(prefix) for key in storage.get_study_system_attrs(study_id))
+    for i in range(len(chunks), stale):
+        storage.set_study_system_attr(study_id, f"{prefix}{i}", "")
 
 
 # -- numerics -----------------------------------------------------------------------------------

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import optuna
 import sqlalchemy
@@ -17,6 +19,8 @@ from skipsearch.errors import UserError
 DEFAULT_STORAGE = "sqlite:///skipsearch.db"
 
 _logger = logging.getLogger("skipsearch.storage")
+
+T = TypeVar("T")
 
 
 def safe_url(url: str) -> str:
@@ -106,20 +110,34 @@ def open_storage(
             pool_size=CONNECTIONS_PER_WORKER, max_overflow=1, pool_recycle=300, connect_args={"connect_timeout": 10}
         )
     callback = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry) if heartbeat_interval else None
+
+    def create() -> optuna.storages.RDBStorage:
+        return _RobustRDBStorage(
+            url,
+            engine_kwargs=engine_kwargs,
+            heartbeat_interval=heartbeat_interval,
+            grace_period=grace_period,
+            heartbeat_stale_trial_callback=callback,
+        )
+
+    try:
+        return retrying(create, f"connecting to {safe_url(url)}", attempts)
+    except Exception as exc:
+        if not isinstance(exc, sqlalchemy.exc.DBAPIError) and not is_connection_error(exc):
+            raise
+        raise UserError(f"--storage: cannot connect to {safe_url(url)}: {connection_error_text(exc)}") from None
+
+
+def retrying(fn: Callable[[], T], what: str, attempts: int = CONNECT_ATTEMPTS) -> T:
+    """``fn()``, retried with exponential backoff while it fails on a lost or refused connection."""
     for attempt in range(attempts):
         try:
-            return _RobustRDBStorage(
-                url,
-                engine_kwargs=engine_kwargs,
-                heartbeat_interval=heartbeat_interval,
-                grace_period=grace_period,
-                heartbeat_stale_trial_callback=callback,
-            )
-        except (OperationalError, sqlalchemy.exc.DBAPIError) as exc:
-            if attempt + 1 >= attempts or not _transient(exc):
-                raise UserError(f"--storage: cannot connect to {safe_url(url)}: {_first(exc)}") from None
+            return fn()
+        except Exception as exc:
+            if attempt + 1 >= attempts or not is_connection_error(exc):
+                raise
             delay = backoff(attempt)
-            _logger.warning("cannot reach %s (%s); retrying in %.1f s", safe_url(url), _first(exc), delay)
+            _logger.warning("%s failed (%s); retrying in %.1f s", what, connection_error_text(exc), delay)
             time.sleep(delay)
     raise AssertionError("unreachable")
 
@@ -140,6 +158,8 @@ def is_connection_error(exc: BaseException) -> bool:
             return False
         if isinstance(seen, sqlalchemy.exc.DBAPIError):
             return _transient(seen)
+        if isinstance(seen, sqlalchemy.exc.PendingRollbackError):  # a session left behind by a lost connection
+            return True
         seen = seen.__cause__ or seen.__context__
     return False
 

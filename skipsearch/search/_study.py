@@ -28,7 +28,13 @@ from skipsearch.search._plots import DashboardPlots
 from skipsearch.search._record import recording_callback, sync_results
 from skipsearch.search._samplers import make_pruner, make_sampler
 from skipsearch.search._space import SearchSpace
-from skipsearch.search._storage import backoff, connection_error_text, is_connection_error, open_storage
+from skipsearch.search._storage import (
+    backoff,
+    connection_error_text,
+    is_connection_error,
+    open_storage,
+    retrying,
+)
 from skipsearch.search._worker import Shutdown, TrackedObjective
 
 CONFIG_ATTR = "skipsearch_config"
@@ -148,17 +154,21 @@ def run_worker(
     it broke is re-queued. Before it exits, the worker waits for the trials of dead workers to go
     stale and runs their retries, so a study never ends with a trial RUNNING.
     """
-    study, config = load_study(storage_url, study_name, worker_index)
+    study, config = retrying(lambda: load_study(storage_url, study_name, worker_index), "loading the study")
     threads = config.execution.threads_per_worker
     if threads:
         import torch
 
         torch.set_num_threads(threads)
-    engine = connect(storage_url)
-    optuna.storages.fail_stale_trials(study)
-    sync_results(engine, study)
+    engine = retrying(lambda: connect(storage_url), "opening the results tables")
     goal = target or config.trials
-    if counted_trials(study.get_trials(deepcopy=False)) >= goal:
+
+    def recover() -> int:
+        optuna.storages.fail_stale_trials(study)
+        sync_results(engine, study)
+        return counted_trials(study.get_trials(deepcopy=False))
+
+    if retrying(recover, "recovering stale trials") >= goal:
         return study
     space = SearchSpace(config.backbone.build(), config.space)
     timeout = timeout or config.timeout
@@ -186,6 +196,9 @@ def run_worker(
             done_before = objective.finished
             try:
                 study.optimize(objective, n_trials=left, timeout=seconds, catch=(Exception,), callbacks=callbacks)
+                if max_trials is not None or deadline is not None or not _await_leftovers(study, goal, shutdown):
+                    break
+                failures = 0
             except Exception as exc:
                 if objective.taken_over(study):
                     # Its heartbeat lapsed (a long database outage) and another worker failed and
@@ -201,10 +214,6 @@ def run_worker(
                 _logger.warning("database error (%s); resuming in %.1f s", connection_error_text(exc), delay)
                 time.sleep(delay)
                 _resync(engine, study)
-                continue
-            failures = 0
-            if max_trials is not None or deadline is not None or not _await_leftovers(study, goal, shutdown):
-                break
         plots.refresh(study)  # the final state, whatever the throttle skipped
         artifacts.close()
     return study

@@ -46,7 +46,7 @@ def _from_dict(data: Any) -> Topology:
     if unknown:
         raise TopologyError(f"unknown key {unknown[0]!r} (known: {', '.join(sorted(_TOP_KEYS))})")
     version = data.get("format")
-    if version != FORMAT_VERSION:
+    if type(version) is not int or version != FORMAT_VERSION:
         raise TopologyError(f"'format' must be {FORMAT_VERSION}, got {version!r}")
     name = data.get("name", "topology")
     if not isinstance(name, str):

@@ -68,6 +68,7 @@ def test_report_renders_in_headless_chromium(study_url: str, tmp_path: Path) -> 
             shutil.which("chromium") or "chromium",
             *("--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1200,1600"),
             *("--no-first-run", "--disable-extensions", "--disable-background-networking"),
+            f"--user-data-dir={tmp_path / 'chromium-profile'}",
             f"--screenshot={shot}",
             (out / "report.html").as_uri(),
         ],

@@ -36,7 +36,7 @@ def _study(dashboard: Dashboard) -> dict[str, Any]:
     return summary
 
 
-def test_binds_loopback_and_hides_nothing_secret(dashboard: Dashboard) -> None:
+def test_binds_loopback_and_names_the_artifact_folder(dashboard: Dashboard) -> None:
     text = "".join(dashboard.stderr)
     assert dashboard.base.startswith("http://127.0.0.1:")
     assert "topology pictures from" in text and "skipsearch-artifacts" in text

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import onnxruntime
@@ -38,14 +40,23 @@ for case in json.loads(sys.argv[1]):
         out = model.eval()(data["input"])
     gap = (out - data["output"]).abs().max().item()
     assert gap <= 1e-4, (case["module"], gap)
-loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("skipsearch", "onnx", "optuna", "numpy_typing_ext"))
-assert not [m for m in loaded if m.startswith("skipsearch")], loaded
+loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("skipsearch", "onnx", "optuna"))
+assert not loaded, loaded
 print("ok", len(json.loads(sys.argv[1])))
 """
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
+def one_thread() -> Iterator[None]:
+    """One torch thread: on a shared 2-core machine a second one costs more than it gives."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def exported(one_thread: None, tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
     """Every topology exported as pytorch, torchscript and onnx, with a batch and its expected output."""
     cases = {}
     for name, make in TOPOLOGIES.items():
@@ -53,7 +64,8 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
         folder = tmp_path_factory.mktemp(name)
         results = {fmt: export_topology(topology, fmt, folder, seed=3) for fmt in ("pytorch", "torchscript", "onnx")}
         model = export_model(topology, seed=3)
-        x = torch.randn(3, *topology.input_shape, generator=torch.Generator().manual_seed(1))
+        batch = 1 if name == "densenet-bc-100" else 3  # a small batch: DenseNet-BC-100 costs 0.3 GMACs a sample
+        x = torch.randn(batch, *topology.input_shape, generator=torch.Generator().manual_seed(1))
         with torch.no_grad():
             expected = model(x)
         io = folder / "io.pt"
@@ -78,11 +90,12 @@ def test_torchscript_and_onnx_match_the_model(exported: dict[str, dict], name: s
 
 def test_pytorch_files_run_in_a_fresh_interpreter_with_only_torch(exported: dict[str, dict], tmp_path: Path) -> None:
     cases = []
-    for name, case in exported.items():
-        py, state = case["results"]["pytorch"].files
+    for case in exported.values():
+        result = case["results"]["pytorch"]
+        py, state = result.files
         assert py.suffix == ".py" and state.suffix == ".pt" and state.stem == py.stem
-        class_name = case["results"]["pytorch"].class_name
-        cases.append({"module": py.stem, "py": str(py), "state": str(state), "io": str(case["io"]), "class": class_name})
+        paths = {"py": str(py), "state": str(state), "io": str(case["io"])}
+        cases.append({"module": py.stem, "class": result.class_name, **paths})
     result = subprocess.run(
         [sys.executable, "-c", FRESH_CHECK, json.dumps(cases)],
         cwd=tmp_path,
@@ -114,11 +127,11 @@ def test_pytorch_source_omits_unused_edge_classes() -> None:
 
 def test_hostile_topology_name_stays_out_of_the_code(tmp_path: Path) -> None:
     topology = get_preset("mlp-deep-plain").with_name('x"""\nimport os\nos.system("echo pwned")\n"""')
-    result = export_topology(topology, "pytorch", tmp_path)
-    source = result.files[0].read_text()
-    assert "os.system" not in source.replace('os.system("', "")  # the quote that would end the docstring is gone
-    assert '"""\nimport os' not in source
-    compile(source, "model.py", "exec")
+    source = export_topology(topology, "pytorch", tmp_path).files[0].read_text()
+    tree = ast.parse(source)
+    imports = [ast.unparse(node) for node in tree.body if isinstance(node, ast.Import | ast.ImportFrom)]
+    assert imports == ["import torch", "from torch import nn"]
+    assert '"' not in ast.get_docstring(tree).splitlines()[0]
 
 
 def test_loaded_weights_are_the_ones_exported(tmp_path: Path) -> None:
