@@ -33,9 +33,9 @@ def main() -> None:
         code = app(standalone_mode=False)
     except UserError as exc:
         _fail(str(exc))
+    except typer.Abort:  # click turns EOF on a prompt, or Ctrl-C, into Abort
+        _fail("aborted", 130)
     except TyperException as exc:  # click's usage errors: unknown option, bad value, ...
-        if isinstance(exc, typer.Abort):
-            _fail("aborted", 130)
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
         if not message:  # no arguments at all: help was printed
             sys.exit(0)

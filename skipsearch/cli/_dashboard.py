@@ -81,7 +81,7 @@ def _open(storage: str, artifact_dir: Path | None) -> tuple[RDBStorage, FileSyst
     folder = artifact_dir_for(storage, artifact_dir)
     if folder is not None and not folder.is_dir():
         if artifact_dir is not None:
-            raise UserError(f"--artifact-dir: folder {str(folder)!r} does not exist")
+            raise UserError(f"--artifact-dir (or SKIPSEARCH_ARTIFACT_DIR): folder {str(folder)!r} does not exist")
         folder = None  # the default folder appears with the first picture a worker stores
     return rdb, (FileSystemArtifactStore(folder) if folder is not None else None), folder
 

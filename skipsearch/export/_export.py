@@ -149,7 +149,8 @@ def train_topology(topology: Topology, recipe: Recipe) -> tuple[fx.GraphModule, 
         "train_seconds": round(result.train_seconds, 3),
         "curve": [_finite(v) for v in result.curve],
     }
-    return model.eval(), metrics
+    # Exports, checks and saved state dicts live on the CPU, wherever training ran.
+    return model.cpu().eval(), metrics
 
 
 def _finite(value: float | None) -> float | None:

@@ -134,7 +134,7 @@ def pytorch_source(model: fx.GraphModule, topology: Topology, *, stem: str = "mo
     class_name = _class_name(type(model).__name__)
     classes = "\n\n\n".join(_SKIP_CLASSES[name].strip("\n") for name in _SKIP_CLASSES if name in used)
     parts = [
-        _docstring(topology, stem, class_name) + "\nimport torch\nfrom torch import nn\n",
+        _docstring(topology, stem, class_name) + "\nimport torch\nfrom torch import nn\n\n"
         f"INPUT_SHAPE = {tuple(topology.input_shape)!r}\nOUTPUT_SHAPE = {tuple(topology.output_shape)!r}\n",
         classes,
         f"class {class_name}(nn.Module):\n"

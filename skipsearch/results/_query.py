@@ -92,11 +92,9 @@ EDGE_FIELDS = ("kind", "edge")
 
 SORTABLE = (*STRING_COLUMNS, *NUMERIC_COLUMNS, "id", "started_at", "finished_at")
 
-_INT_COLUMNS = ("id", "trial_number", "seed", "params", "macs", "flops", "epochs", "reused_from", "nodes") + (
-    "active_skips",
-    "shortest_path",
-    "longest_path",
-    "max_concat_fan_in",
+_INT_COLUMNS = (
+    *("id", "trial_number", "seed", "params", "macs", "flops", "epochs", "reused_from", "nodes"),
+    *("active_skips", "shortest_path", "longest_path", "max_concat_fan_in"),
 )
 
 OPERATORS = ("<", "<=", ">", ">=", "=", "!=")

@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 SLOW = {
     "name": "slow",
     "seed": 0,
-    "task": {"name": "teacher", "options": {"train_size": 3000, "val_size": 200, "test_size": 200}},
+    "task": {"name": "teacher", "options": {"train_size": 2000, "val_size": 200, "test_size": 200}},
     "backbone": {
         "family": "mlp",
         "args": {"input_features": 20, "hidden": [64, 64, 64, 64], "classes": 10, "residual": False},
@@ -31,11 +31,11 @@ SLOW = {
     "objectives": ["accuracy:max", "macs:min"],
     "sampler": {"name": "random"},
     "early_stopping": {"enabled": False},
-    "training": {"epochs": 5, "batch_size": 32, "threads": 1},
-    "trials": 10,
+    "training": {"epochs": 3, "batch_size": 32, "threads": 1},
+    "trials": 8,
     "execution": {"heartbeat_interval": 1, "grace_period": 3, "threads_per_worker": 1, "dedupe": False},
 }
-"""Trials of a few seconds (a 4-layer MLP, 5 epochs at batch 32): long enough to kill one mid-trial."""
+"""Trials of a second or more (a 4-layer MLP, 3 epochs at batch 32): long enough to kill one mid-trial."""
 
 SHORT = {
     **SLOW,

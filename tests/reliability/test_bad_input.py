@@ -31,7 +31,7 @@ from skipsearch.topology import families
 pytestmark = [pytest.mark.reliability]
 
 BASE_STUDY = "base-study-0"
-FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
+FUZZ = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
 
 # -- the stored study every case must leave alone ------------------------------------------------
 

@@ -74,7 +74,7 @@ def test_bad_study_files_name_the_key(tmp_path: Path, change: dict, expected: st
 def test_unparseable_files(tmp_path: Path, text: str) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text(text)
-    with pytest.raises(UserError, match="bad.yaml"):
+    with pytest.raises(UserError, match=r"bad\.yaml"):
         load_study_config(path)
 
 
@@ -86,5 +86,5 @@ def test_missing_file() -> None:
 def test_bad_sampler_options_are_caught_when_loading(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump({**BASE, "sampler": {"name": "random", "options": {"n_startup_trials": 3}}}))
-    with pytest.raises(UserError, match="sampler.options: .*n_startup_trials"):
+    with pytest.raises(UserError, match=r"sampler\.options: .*n_startup_trials"):
         load_study_config(path)
