@@ -14,19 +14,15 @@ edge effects across a study, graph metrics against outcomes, and the HTML study 
 from skipsearch.analysis._correlations import GRAPH_METRICS, OUTCOMES, metric_correlations
 from skipsearch.analysis._edges import describe_effects, edge_effects, edge_table, param_importances
 from skipsearch.analysis._gradients import (
-    EXPLODING,
-    VANISHING,
     GradientFlow,
     analysis_batch,
-    flow_status,
     gradient_flow,
-    gradient_norms,
     measure_flow,
-    torch_threads,
 )
 from skipsearch.analysis._lesion import Lesion, LesionRow, lesion_mode, lesion_study
 from skipsearch.analysis._paths import PathGradients, node_path_distributions, path_gradients, routed_forward
 from skipsearch.analysis._report import Report, write_report
+from skipsearch.tasks import EXPLODING, VANISHING, flow_status, gradient_norms
 
 __all__ = [
     "EXPLODING",
@@ -53,6 +49,5 @@ __all__ = [
     "param_importances",
     "path_gradients",
     "routed_forward",
-    "torch_threads",
     "write_report",
 ]

@@ -11,24 +11,24 @@ first layers barely learn (vanishing gradients); above :data:`EXPLODING`, that t
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import torch
 from torch import Tensor, nn
-from torch.nn import functional as F
 
-from skipsearch.nn import build_model
-from skipsearch.tasks import TaskData, TrainConfig, reshape_for, seed_everything, train_model
-from skipsearch.topology import OPS, Topology
+from skipsearch.nn import build_model, cpu_threads
+from skipsearch.tasks import (
+    TaskData,
+    TrainConfig,
+    flow_ratio,
+    flow_status,
+    gradient_norms,
+    reshape_for,
+    seed_everything,
+    train_model,
+)
+from skipsearch.topology import Topology
 
-VANISHING = 1e-3
-"""Flow ratios (first/last hidden block) below this are flagged ``vanishing``."""
-EXPLODING = 1e3
-"""Flow ratios above this are flagged ``exploding``."""
 DEFAULT_BATCH = 512
 
 
@@ -55,45 +55,6 @@ class GradientFlow:
         return asdict(self)
 
 
-def flow_status(ratio: float) -> str:
-    """``vanishing`` (ratio < 1e-3), ``exploding`` (> 1e3) or ``healthy``; NaN counts as vanishing."""
-    if not math.isfinite(ratio):
-        return "exploding" if ratio == math.inf else "vanishing"
-    if ratio < VANISHING:
-        return "vanishing"
-    if ratio > EXPLODING:
-        return "exploding"
-    return "healthy"
-
-
-def hidden_blocks(topology: Topology) -> list[str]:
-    """Weighted blocks between the input and the output node, in backbone order."""
-    return [n.id for n in topology.nodes[1:-1] if OPS[n.op].weighted]
-
-
-def gradient_norms(model: nn.Module, x: Tensor, y: Tensor) -> tuple[dict[str, float], float]:
-    """Weight-gradient norm of every hidden weighted block of ``model`` on ``(x, y)``, and the loss.
-
-    The model's gradients are cleared afterwards and its train/eval mode restored.
-    """
-    topology: Topology = model.meta["topology"]
-    was_training = model.training
-    model.train()
-    model.zero_grad(set_to_none=True)
-    try:
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        norms: dict[str, float] = {}
-        for node_id in hidden_blocks(topology):
-            grads = [p.grad for p in model.blocks._modules[node_id].parameters() if p.dim() > 1 and p.grad is not None]
-            if grads:
-                norms[node_id] = float(torch.sqrt(sum((g.double() ** 2).sum() for g in grads)))
-    finally:
-        model.zero_grad(set_to_none=True)
-        model.train(was_training)
-    return norms, float(loss.detach())
-
-
 def measure_flow(model: nn.Module, x: Tensor, y: Tensor, stage: str, accuracy: float | None = None) -> GradientFlow:
     """The :class:`GradientFlow` of ``model`` (built by :func:`skipsearch.nn.build_model`) on one batch."""
     topology: Topology = model.meta["topology"]
@@ -101,26 +62,10 @@ def measure_flow(model: nn.Module, x: Tensor, y: Tensor, stage: str, accuracy: f
     if not norms:
         return GradientFlow(topology.name, topology.hash, stage, {}, "", "", 1.0, "healthy", loss, accuracy)
     first, last = next(iter(norms)), next(reversed(norms))
-    ratio = norms[first] / norms[last] if norms[last] > 0 else (math.inf if norms[first] > 0 else math.nan)
+    ratio = flow_ratio(norms)
     return GradientFlow(
         topology.name, topology.hash, stage, norms, first, last, ratio, flow_status(ratio), loss, accuracy
     )
-
-
-@contextmanager
-def torch_threads(threads: int | None) -> Iterator[None]:
-    """Runs the block with ``threads`` CPU threads for torch (``None``: unchanged), then restores them.
-
-    The analyses run small models; like the tasks' defaults (see ``skipsearch.tasks._registry``),
-    one thread avoids the collapse of spin-waiting OpenMP threads on shared cores.
-    """
-    previous = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def analysis_batch(data: TaskData, topology: Topology, batch_size: int = DEFAULT_BATCH) -> tuple[Tensor, Tensor]:
@@ -142,7 +87,7 @@ def gradient_flow(
     seed_everything(seed)
     model = build_model(topology)
     x, y = analysis_batch(data, topology, batch_size)
-    with torch_threads(train.threads if train is not None else None):
+    with cpu_threads(train.threads if train is not None else None):
         out = [measure_flow(model, x, y, "init")]
     if train is not None:
         result = train_model(model, data, train.updated(device="cpu"), seed=seed, evaluate_test=False)

@@ -23,9 +23,10 @@ import pandas as pd
 import sqlalchemy as sa
 
 from skipsearch.analysis._edges import describe_effects, edge_effects, edge_table, param_importances
-from skipsearch.analysis._gradients import GradientFlow, analysis_batch, gradient_flow, torch_threads
+from skipsearch.analysis._gradients import GradientFlow, analysis_batch, gradient_flow
 from skipsearch.analysis._paths import PathGradients, path_gradients
 from skipsearch.errors import UserError
+from skipsearch.nn import cpu_threads
 from skipsearch.topology import Topology, graph_metrics
 from skipsearch.viz import draw_topology
 
@@ -113,7 +114,7 @@ def write_report(
         _topology_section(page, best, result.front, objectives)
         if analyses and best:
             backbone = config.backbone.build().with_name(f"{config.backbone.build().name} (no skips)")
-            with torch_threads(threads):
+            with cpu_threads(threads):
                 _analysis_section(page, config, best[0], backbone, path_samples)
         _edge_section(page, study, [name for name, _ in objectives])
     seconds = time.perf_counter() - start

@@ -205,8 +205,8 @@ def paths(
 ) -> None:
     """Path-length distribution; with a task, also the gradient each path length carries and the
     effective depth (Veit et al. 2016)."""
-    from skipsearch.analysis import analysis_batch, path_gradients, torch_threads
-    from skipsearch.nn import build_model
+    from skipsearch.analysis import analysis_batch, path_gradients
+    from skipsearch.nn import build_model, cpu_threads
     from skipsearch.tasks import load_task, seed_everything, train_model
     from skipsearch.topology import graph_metrics
 
@@ -221,7 +221,7 @@ def paths(
             if epochs:
                 train_model(model, data, target.train.updated(device="cpu"), seed=target.seed, evaluate_test=False)
             x, y = analysis_batch(data, topo, 128)
-            with torch_threads(target.train.threads):
+            with cpu_threads(target.train.threads):
                 info["gradients"] = path_gradients(model, x, y, samples=samples, seed=target.seed).to_dict()
             info["gradients"]["stage"] = f"trained {epochs} epochs" if epochs else "init"
         out.append(info)
@@ -267,8 +267,8 @@ def lesion(
 ) -> None:
     """Train, then delete each block (and skip edge) at test time and report the metric drop on the
     test split (Veit et al. 2016)."""
-    from skipsearch.analysis import lesion_study, torch_threads
-    from skipsearch.nn import build_model
+    from skipsearch.analysis import lesion_study
+    from skipsearch.nn import build_model, cpu_threads
     from skipsearch.tasks import load_task, reshape_for, seed_everything, train_model
 
     target = _resolve(topology, task, storage, study, trial, epochs, seed)
@@ -281,7 +281,7 @@ def lesion(
         if trained.status == "diverged":
             raise UserError(f"{label}: training diverged ({trained.reason})")
         view = reshape_for(data, topo.input_shape)
-        with torch_threads(target.train.threads):
+        with cpu_threads(target.train.threads):
             results.append((label, lesion_study(model, view.x_test, view.y_test, data.metric, edges=edges)))
     if as_json:
         print(json.dumps([{"label": label, **les.to_dict()} for label, les in results], indent=2))

@@ -2,7 +2,7 @@
 
 from skipsearch.nn._blocks import ACTIVATION_FUNCTIONS, BLOCK_BUILDERS
 from skipsearch.nn._compile import build_model, skip_name
-from skipsearch.nn._cost import Cost, count_flops, count_params, measure_latency, model_cost
+from skipsearch.nn._cost import Cost, count_flops, count_params, cpu_threads, measure_latency, model_cost
 from skipsearch.nn._skips import (
     GatedSkip,
     ProjectionShortcut,
@@ -25,6 +25,7 @@ __all__ = [
     "build_model",
     "count_flops",
     "count_params",
+    "cpu_threads",
     "measure_latency",
     "model_cost",
     "resolve_switches",

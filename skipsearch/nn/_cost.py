@@ -35,7 +35,7 @@ def count_params(model: nn.Module) -> int:
 def count_flops(model: nn.Module, input_shape: Shape) -> int:
     """FLOPs of one forward pass on one sample, as ``torch.utils.flop_counter`` counts them
     (matrix multiplications and convolutions, 2 FLOPs per multiply-accumulate)."""
-    with _eval_mode(model), _cpu_threads(1), torch.no_grad(), FlopCounterMode(display=False) as counter:
+    with _eval_mode(model), cpu_threads(1), torch.no_grad(), FlopCounterMode(display=False) as counter:
         model(torch.zeros(1, *input_shape, device=_device(model)))
     return int(counter.get_total_flops())
 
@@ -56,7 +56,7 @@ def measure_latency(
     the model itself, which would make the figure measure the machine's load instead.
     """
     x = torch.zeros(batch_size, *input_shape, device=_device(model))
-    with _eval_mode(model), _cpu_threads(threads), torch.inference_mode():
+    with _eval_mode(model), cpu_threads(threads), torch.inference_mode():
         times = _time_forward(model, x, warmup, repeats)
     return statistics.median(times) * 1e3
 
@@ -88,7 +88,7 @@ def _device(model: nn.Module) -> torch.device:
 
 
 @contextlib.contextmanager
-def _cpu_threads(threads: int | None) -> Iterator[None]:
+def cpu_threads(threads: int | None) -> Iterator[None]:
     """Runs a block on ``threads`` torch CPU threads (``None``: unchanged), then restores the count."""
     previous = torch.get_num_threads()
     if threads is not None:

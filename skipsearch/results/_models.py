@@ -99,6 +99,8 @@ class EvaluationRow(Base):
     latency_ms: Mapped[float | None] = mapped_column(Float(53))
     train_seconds: Mapped[float | None] = mapped_column(Float(53))
     epochs: Mapped[int | None] = mapped_column(Integer)
+    grad_ratio_init: Mapped[float | None] = mapped_column(Float(53))  # revision 0002
+    grad_ratio: Mapped[float | None] = mapped_column(Float(53))
     failure_reason: Mapped[str | None] = mapped_column(Text)
     curve: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of per-epoch validation metrics
     reused_from: Mapped[int | None] = mapped_column(Integer)

@@ -20,8 +20,12 @@ from skipsearch.topology import Topology, graph_metrics
 STATES = ("COMPLETE", "PRUNED", "FAIL")
 """How a trial ended: trained to the end, stopped early by the pruner, or failed."""
 
-METRICS = ("accuracy", "test_accuracy", "loss", "params", "macs", "flops", "latency_ms", "train_seconds", "epochs")
-"""Keys a record's ``metrics`` may hold; ``accuracy`` is the validation metric the search optimises."""
+METRICS = (
+    *("accuracy", "test_accuracy", "loss", "params", "macs", "flops", "latency_ms", "train_seconds", "epochs"),
+    *("grad_ratio_init", "grad_ratio"),
+)
+"""Keys a record's ``metrics`` may hold; ``accuracy`` is the validation metric the search optimises, and
+the ``grad_ratio`` pair the first/last hidden block gradient ratio (studies that ask for it)."""
 
 _INT_METRICS = frozenset({"params", "macs", "flops", "epochs"})
 

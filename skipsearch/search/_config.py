@@ -15,7 +15,7 @@ from skipsearch.topology import EDGE_KINDS, PRESETS, Topology, TopologyError, fa
 OBJECTIVES = ("accuracy", "macs", "params", "flops", "latency_ms")
 """Metrics a study may optimise. ``accuracy`` is the task's validation metric (mIoU for segmentation)."""
 
-SAMPLERS = ("tpe", "nsga2", "random", "gp")
+SAMPLERS = ("tpe", "nsga2", "random", "gp", "predictor")
 CHOICE_ALIGNS = ("auto", "identity", "zero_pad", "project")
 
 
@@ -111,7 +111,7 @@ class Objective(_Strict):
 
 
 class SamplerConfig(_Strict):
-    name: Literal["tpe", "nsga2", "random", "gp"] = "tpe"
+    name: Literal["tpe", "nsga2", "random", "gp", "predictor"] = "tpe"
     options: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -123,6 +123,14 @@ class EarlyStoppingConfig(_Strict):
     pruner: Literal["median", "hyperband", "successive_halving", "none"] = "median"
     min_epoch_fraction: float = Field(default=0.3, gt=0, le=1)
     margin: float = Field(default=0.02, ge=0)
+
+
+class AnalysisConfig(_Strict):
+    """Extra measurements of every trained trial, stored with its metrics."""
+
+    gradient_flow: bool = False
+    """Record the first/last hidden block weight-gradient ratio at initialisation and after
+    training (``grad_ratio_init``, ``grad_ratio``; see :mod:`skipsearch.tasks._gradients`)."""
 
 
 class ExecutionConfig(_Strict):
@@ -149,6 +157,7 @@ class StudyConfig(_Strict):
     trials: int = Field(default=20, ge=1)
     timeout: float | None = Field(default=None, gt=0)
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
+    analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
 
     @field_validator("task", mode="before")
     @classmethod

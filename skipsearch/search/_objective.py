@@ -12,14 +12,24 @@ import math
 from typing import Any
 
 import optuna
+import torch
 from optuna.trial import TrialState
 
-from skipsearch.nn import build_model, model_cost
+from skipsearch.nn import build_model, cpu_threads, model_cost
 from skipsearch.search._config import StudyConfig
 from skipsearch.search._early_stopping import FinishedTrial, ParetoEarlyStopper
 from skipsearch.search._space import SearchSpace
 from skipsearch.search._storage import is_connection_error
-from skipsearch.tasks import TaskData, TrainResult, load_task, seed_everything, train_model
+from skipsearch.tasks import (
+    TaskData,
+    TrainResult,
+    flow_ratio,
+    gradient_norms,
+    load_task,
+    reshape_for,
+    seed_everything,
+    train_model,
+)
 from skipsearch.topology import Topology, graph_metrics
 
 METRIC_ATTRS = (
@@ -32,6 +42,8 @@ METRIC_ATTRS = (
     "latency_ms",
     "train_seconds",
     "epochs",
+    "grad_ratio_init",
+    "grad_ratio",
 )
 """Trial user attributes that hold the metrics of a trained (or reused) topology."""
 
@@ -83,8 +95,11 @@ class Objective:
         for key, value in cost.to_dict().items():
             trial.set_user_attr(key, value)
         stopper = self._stopper(trial, cost)
+        self._gradient_flow(trial, model, "grad_ratio_init")
         result = train_model(model, self.data, self.train_config, seed=self.config.seed, should_stop=stopper)
         self._store_result(trial, result)
+        if result.status != "diverged":
+            self._gradient_flow(trial, model, "grad_ratio")
         if result.status == "diverged":
             trial.set_user_attr("failure_reason", result.reason)
             raise TrialFailed(result.reason)
@@ -104,6 +119,16 @@ class Objective:
         trial.set_user_attr("paths", float(metrics.paths))
         trial.set_user_attr("longest_path", metrics.longest_path)
         trial.set_user_attr("shortest_path", metrics.shortest_path)
+
+    def _gradient_flow(self, trial: optuna.Trial, model: torch.nn.Module, key: str) -> None:
+        """First/last hidden block gradient ratio on the first 512 training samples, if the study asks."""
+        if not self.config.analysis.gradient_flow:
+            return
+        data = reshape_for(self.data, model.meta["topology"].input_shape)
+        device = next(model.parameters()).device
+        with cpu_threads(self.train_config.threads):
+            norms, _ = gradient_norms(model, data.x_train[:512].to(device), data.y_train[:512].to(device))
+        trial.set_user_attr(key, _finite_or_none(flow_ratio(norms)))
 
     def _store_result(self, trial: optuna.Trial, result: TrainResult) -> None:
         values = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import optuna
 
@@ -19,11 +20,23 @@ def make_sampler(config: StudyConfig, worker_index: int = 0) -> optuna.samplers.
         "nsga2": lambda **kw: optuna.samplers.NSGAIISampler(seed=seed, **kw),
         "random": lambda **kw: optuna.samplers.RandomSampler(seed=seed, **kw),
         "gp": lambda **kw: optuna.samplers.GPSampler(seed=seed, **kw),
+        "predictor": lambda **kw: _predictor_sampler(config, seed, **kw),
     }
     try:
         return factories[config.sampler.name](**options)
     except TypeError as exc:
         raise UserError(f"sampler.options: {exc}") from None
+
+
+def _predictor_sampler(config: StudyConfig, seed: int, **options: Any) -> optuna.samplers.BaseSampler:
+    """The graph-predictor sampler over the study's search space (imported here: it pulls in torch-geometric)."""
+    from skipsearch.predictor import PredictorSampler
+    from skipsearch.search._space import SearchSpace
+
+    space = SearchSpace(config.backbone.build(), config.space)
+    distributions = {c.param: optuna.distributions.CategoricalDistribution(c.choices) for c in space.candidates}
+    objectives = [o.name for o in config.objectives]
+    return PredictorSampler(space.topology_from_params, distributions, objectives, seed=seed, **options)
 
 
 def make_pruner(config: StudyConfig) -> optuna.pruners.BasePruner:

@@ -8,18 +8,32 @@ final model is computed once, at the end.
 
 from skipsearch.tasks._config import TrainConfig
 from skipsearch.tasks._data import METRICS, TaskData, reshape_for
+from skipsearch.tasks._gradients import (
+    EXPLODING,
+    VANISHING,
+    flow_ratio,
+    flow_status,
+    gradient_norms,
+    hidden_blocks,
+)
 from skipsearch.tasks._metrics import evaluate, mean_iou
 from skipsearch.tasks._registry import TASKS, TaskSpec, load_task
 from skipsearch.tasks._train import TrainResult, resolve_device, seed_everything, train_model
 
 __all__ = [
+    "EXPLODING",
     "METRICS",
     "TASKS",
+    "VANISHING",
     "TaskData",
     "TaskSpec",
     "TrainConfig",
     "TrainResult",
     "evaluate",
+    "flow_ratio",
+    "flow_status",
+    "gradient_norms",
+    "hidden_blocks",
     "load_task",
     "mean_iou",
     "reshape_for",

@@ -16,7 +16,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from skipsearch.errors import UserError
-from skipsearch.nn import SwitchSkip, switch_penalty
+from skipsearch.nn import SwitchSkip, cpu_threads, switch_penalty
 from skipsearch.tasks._config import TrainConfig
 from skipsearch.tasks._data import TaskData, reshape_for
 from skipsearch.tasks._metrics import evaluate
@@ -91,13 +91,8 @@ def train_model(
     ``config.threads`` holds for this call only; torch's previous thread count is restored.
     """
     device = resolve_device(config.device)
-    previous_threads = torch.get_num_threads()
-    if config.threads is not None:
-        torch.set_num_threads(config.threads)
-    try:
+    with cpu_threads(config.threads):
         return _train(model, data, config, device, seed, should_stop, evaluate_test)
-    finally:
-        torch.set_num_threads(previous_threads)
 
 
 def _train(

@@ -53,6 +53,8 @@ def random_record(
         "latency_ms": rng.randint(1, levels) / 10,
         "train_seconds": rng.random() * 10,
         "epochs": rng.randint(1, 3),
+        "grad_ratio_init": 10 ** rng.uniform(-5, 1),
+        "grad_ratio": 10 ** rng.uniform(-5, 1),
     }
     if state == "FAIL":
         metrics = {"params": metrics["params"], "macs": metrics["macs"]}

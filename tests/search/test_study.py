@@ -119,3 +119,16 @@ def test_study_yaml_roundtrip(tmp_path: Path) -> None:
     from skipsearch.search import load_study_config
 
     assert load_study_config(path).model_dump() == parse_study_config(TINY, "x").model_dump()
+
+
+def test_gradient_flow_is_recorded_when_the_study_asks(tmp_path: Path) -> None:
+    from skipsearch.results import connect, evaluations
+
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    study = _run(url, {**TINY, "trials": 2, "analysis": {"gradient_flow": True}})
+    rows = evaluations(connect(url), [study.study_name])
+    for trial in study.trials:
+        assert trial.user_attrs["grad_ratio_init"] > 0 and trial.user_attrs["grad_ratio"] > 0
+    assert rows["grad_ratio_init"].notna().all() and rows["grad_ratio"].notna().all()
+    plain = _run(f"sqlite:///{tmp_path / 'p.db'}", {**TINY, "trials": 1})
+    assert "grad_ratio" not in plain.trials[0].user_attrs

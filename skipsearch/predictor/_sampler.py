@@ -1,0 +1,268 @@
+"""``sampler: predictor``: an Optuna sampler that trains only the candidates a graph predictor likes best.
+
+After ``n_startup_trials`` random trials, each new trial (re)fits the predictor on the study's
+finished trials (only when some finished since the last fit), proposes candidates (mutations of
+the Pareto set and random ones), scores each by the hypervolume it would add at an optimistic
+prediction (mean + ``exploration`` x ensemble std for predicted objectives; params, MACs and FLOPs
+are computed exactly), and returns the best one not already taken.
+
+Several workers share a study: a candidate whose topology hash is already claimed by another
+trial (finished, running or waiting) is skipped. A trial claims its hash in a system attribute
+before its objective runs and gives it up when another trial claims the same hash, so two workers
+racing for one topology back off instead of training it twice; the objective's dedupe stays as
+the backstop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import optuna
+import torch
+from optuna.distributions import BaseDistribution, CategoricalDistribution
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial, TrialState
+
+from skipsearch.predictor._train import FitConfig, Predictor, fit_predictor
+from skipsearch.results import front_mask, hypervolume
+from skipsearch.topology import Topology
+
+CLAIM_ATTR = "predictor:hash"
+"""Trial system attribute: the topology hash a predictor-proposed trial will evaluate."""
+
+COMPUTED_OBJECTIVES = ("params", "macs", "flops")
+"""Objectives computed exactly from the built model, never predicted."""
+
+ParamsToTopology = Callable[[dict[str, Any]], Topology]
+
+
+class PredictorSampler(optuna.samplers.BaseSampler):
+    """Predictor-guided sampler over a space of categorical parameters.
+
+    ``params_to_topology`` decodes a full parameter assignment; ``search_space`` holds the
+    categorical distribution of each parameter; ``objectives`` names the study's objectives in
+    order (their directions come from the study).
+    """
+
+    def __init__(
+        self,
+        params_to_topology: ParamsToTopology,
+        search_space: Mapping[str, CategoricalDistribution],
+        objectives: Sequence[str] = ("accuracy",),
+        *,
+        n_startup_trials: int = 10,
+        n_candidates: int = 200,
+        mutation_fraction: float = 0.6,
+        exploration: float = 1.0,
+        fit_config: FitConfig | Mapping[str, Any] | None = None,
+        seed: int | None = None,
+        cost_fn: Callable[[Topology], dict[str, float]] | None = None,
+    ) -> None:
+        self._decode = params_to_topology
+        self._space = dict(search_space)
+        self._objectives = tuple(objectives)
+        self._predicted = [k for k, name in enumerate(self._objectives) if name not in COMPUTED_OBJECTIVES]
+        self._n_startup = n_startup_trials
+        self._n_candidates = n_candidates
+        self._mutation_fraction = mutation_fraction
+        self._exploration = exploration
+        if not isinstance(fit_config, FitConfig):  # a study file's mapping: small, fast defaults
+            fit_config = FitConfig(**{"members": 3, "hidden": 48, "epochs": 150, **(fit_config or {})})
+        self._fit_config = fit_config
+        self._seed = seed
+        self._rng = np.random.default_rng(seed)
+        self._random = optuna.samplers.RandomSampler(seed=seed)
+        self._cost_fn = cost_fn or _model_costs
+        self._predictor: Predictor | None = None
+        self._fitted_on: frozenset[int] = frozenset()
+        self._hash_cache: dict[tuple[tuple[str, Any], ...], str] = {}
+        self._cost_cache: dict[str, dict[str, float]] = {}
+
+    # -- optuna's interface ---------------------------------------------------------------------
+    def reseed_rng(self) -> None:
+        self._rng = np.random.default_rng()
+        self._random.reseed_rng()
+
+    def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        return dict(self._space)
+
+    def sample_relative(
+        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        if not search_space:
+            return {}
+        complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.values]
+        if len(complete) < self._n_startup:
+            return {}  # warm-up: every parameter comes from the random sampler
+        with _one_thread():
+            self._refit(complete)
+            ranked = self._ranked_candidates(study, trial, complete)
+        for params, topo_hash in ranked[:20]:
+            if self._claim(study, trial, topo_hash):
+                return params
+        return {}  # every good candidate was taken meanwhile: fall back to random parameters
+
+    def sample_independent(
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        param_name: str,
+        param_distribution: BaseDistribution,
+    ) -> Any:
+        return self._random.sample_independent(study, trial, param_name, param_distribution)
+
+    # -- the predictor --------------------------------------------------------------------------
+    def _refit(self, complete: list[FrozenTrial]) -> None:
+        """Fits the predictor on the finished trials, unless none finished since the last fit."""
+        numbers = frozenset(t.number for t in complete)
+        if self._predictor is not None and numbers == self._fitted_on:
+            return
+        by_hash: dict[str, tuple[Topology, list[float]]] = {}
+        for t in complete:
+            if not self._complete_params(t.params):
+                continue
+            topology = self._decode(t.params)
+            by_hash.setdefault(topology.hash, (topology, [t.values[k] for k in self._predicted]))
+        if len(by_hash) < 2 or not self._predicted:
+            self._predictor, self._fitted_on = None, numbers
+            return
+        topologies, targets = zip(*by_hash.values(), strict=True)
+        names = [self._objectives[k] for k in self._predicted]
+        self._predictor = fit_predictor(list(topologies), np.array(targets), names, self._fit_config)
+        self._fitted_on = numbers
+
+    # -- candidates -----------------------------------------------------------------------------
+    def _ranked_candidates(
+        self, study: optuna.Study, trial: FrozenTrial, complete: list[FrozenTrial]
+    ) -> list[tuple[dict[str, Any], str]]:
+        """Untaken candidates, best expected hypervolume improvement first."""
+        taken = self._taken_hashes(study, trial.number)
+        values = np.array([t.values for t in complete], dtype=float)
+        directions = ["maximize" if d == StudyDirection.MAXIMIZE else "minimize" for d in study.directions]
+        parents = [t.params for t, on_front in zip(complete, front_mask(values, directions), strict=True) if on_front]
+        pool: dict[str, tuple[dict[str, Any], Topology]] = {}
+        n_mut = int(self._n_candidates * self._mutation_fraction)
+        for k in range(self._n_candidates * 2):  # duplicates and taken hashes are dropped: draw spares
+            if len(pool) >= self._n_candidates:
+                break
+            if k < n_mut and parents:
+                params = self._mutate(parents[int(self._rng.integers(len(parents)))])
+            else:
+                params = self._random_params()
+            topo_hash = self._hash(params)
+            if topo_hash not in taken and topo_hash not in pool:
+                pool[topo_hash] = (params, self._decode(params))
+        if not pool:
+            return []
+        hashes = list(pool)
+        points = self._optimistic_points([pool[h][1] for h in hashes], directions)
+        scores = _hv_improvements(points, values, directions)
+        tiebreak = _standardised_sum(points, values, directions)
+        order = sorted(range(len(hashes)), key=lambda i: (scores[i], tiebreak[i]), reverse=True)
+        return [(pool[hashes[i]][0], hashes[i]) for i in order]
+
+    def _optimistic_points(self, topologies: list[Topology], directions: list[str]) -> np.ndarray:
+        """Each candidate's objective vector: predicted ones at mean +- exploration x std, computed ones exact."""
+        out = np.zeros((len(topologies), len(self._objectives)))
+        if self._predictor is not None:
+            mean, std = self._predictor.predict(topologies)
+            for col, k in enumerate(self._predicted):
+                sign = 1.0 if directions[k] == "maximize" else -1.0  # optimism points towards better
+                out[:, k] = mean[:, col] + sign * self._exploration * std[:, col]
+        for k, name in enumerate(self._objectives):
+            if name in COMPUTED_OBJECTIVES:
+                out[:, k] = [self._costs(t)[name] for t in topologies]
+        return out
+
+    def _mutate(self, params: dict[str, Any]) -> dict[str, Any]:
+        child = dict(params)
+        names = list(self._space)
+        flips = int(self._rng.geometric(0.5))  # mostly one edge, sometimes a few: local search
+        for name in self._rng.choice(names, size=min(flips, len(names)), replace=False):
+            choices = [c for c in self._space[name].choices if c != child.get(name)]
+            if choices:
+                child[str(name)] = choices[int(self._rng.integers(len(choices)))]
+        return child
+
+    def _random_params(self) -> dict[str, Any]:
+        return {n: d.choices[int(self._rng.integers(len(d.choices)))] for n, d in self._space.items()}
+
+    # -- hashes and claims ----------------------------------------------------------------------
+    def _complete_params(self, params: dict[str, Any]) -> bool:
+        return all(n in params and params[n] in d.choices for n, d in self._space.items())
+
+    def _hash(self, params: dict[str, Any]) -> str:
+        key = tuple(sorted(params.items()))
+        if key not in self._hash_cache:
+            self._hash_cache[key] = self._decode(params).hash
+        return self._hash_cache[key]
+
+    def _trial_hash(self, t: FrozenTrial) -> str | None:
+        """The topology hash a trial evaluates (or will): its claim, its recorded hash, or its parameters'."""
+        claimed = t.system_attrs.get(CLAIM_ATTR) or t.user_attrs.get("hash")
+        if claimed:
+            return str(claimed)
+        return self._hash(t.params) if self._complete_params(t.params) else None
+
+    def _taken_hashes(self, study: optuna.Study, own_number: int) -> set[str]:
+        return {h for t in study.get_trials(deepcopy=False) if t.number != own_number and (h := self._trial_hash(t))}
+
+    def _claim(self, study: optuna.Study, trial: FrozenTrial, topo_hash: str) -> bool:
+        """Claims ``topo_hash`` for ``trial``; False (claim withdrawn) when another trial holds it.
+
+        Write first, then read: of two trials racing for one hash, at least one sees the other's
+        claim, and both back off rather than both keep it.
+        """
+        study._storage.set_trial_system_attr(trial._trial_id, CLAIM_ATTR, topo_hash)
+        others = study.get_trials(deepcopy=False)
+        if any(t.number != trial.number and self._trial_hash(t) == topo_hash for t in others):
+            study._storage.set_trial_system_attr(trial._trial_id, CLAIM_ATTR, "")
+            return False
+        return True
+
+    # -- helpers --------------------------------------------------------------------------------
+    def _costs(self, topology: Topology) -> dict[str, float]:
+        if topology.hash not in self._cost_cache:
+            self._cost_cache[topology.hash] = self._cost_fn(topology)
+        return self._cost_cache[topology.hash]
+
+
+def _model_costs(topology: Topology) -> dict[str, float]:
+    from skipsearch.nn import build_model, model_cost
+
+    cost = model_cost(build_model(topology), topology.input_shape, latency=False)
+    return {"params": float(cost.params), "macs": float(cost.macs), "flops": float(cost.flops)}
+
+
+def _hv_improvements(points: np.ndarray, observed: np.ndarray, directions: list[str]) -> np.ndarray:
+    """Hypervolume each point adds to the observed front, against a reference point just beyond the worst values."""
+    lo, hi = np.minimum(observed.min(0), points.min(0)), np.maximum(observed.max(0), points.max(0))
+    span = np.where(hi > lo, hi - lo, 1.0)
+    ref = np.array(
+        [lo[k] - 0.1 * span[k] if d == "maximize" else hi[k] + 0.1 * span[k] for k, d in enumerate(directions)]
+    )
+    front = observed[front_mask(observed, directions)]
+    base = hypervolume(front, ref, directions)
+    return np.array([hypervolume(np.vstack([front, p]), ref, directions) - base for p in points])
+
+
+def _standardised_sum(points: np.ndarray, observed: np.ndarray, directions: list[str]) -> np.ndarray:
+    """Tie-break among candidates that add no hypervolume: how good they are on all objectives together."""
+    mu, sd = observed.mean(0), observed.std(0)
+    z = (points - mu) / np.where(sd > 0, sd, 1.0)
+    signs = np.array([1.0 if d == "maximize" else -1.0 for d in directions])
+    return (z * signs).sum(1)
+
+
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """The predictor runs on one torch thread: two threads collapse on small shared CPUs."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
