@@ -30,29 +30,13 @@ from skipsearch.nn import (
     ACTIVATION_FUNCTIONS,  # the same post activations the compiled model uses
     skip_name,
 )
-from skipsearch.topology import OPS, Topology
+from skipsearch.topology import OPS, Topology, node_path_distributions
 
 Route = dict[str, tuple[str, str]]
 """Node id -> ``("body", source)`` or ``("skip", source)``: how a path enters the node."""
 
 EFFECTIVE_SHARE = 0.9
 """The effective range of path lengths is the shortest interval carrying this share of the gradient."""
-
-
-def node_path_distributions(topology: Topology) -> dict[str, Counter[int]]:
-    """For every node, the number of paths of each length from the input to its output."""
-    dist: dict[str, Counter[int]] = {topology.nodes[0].id: Counter({0: 1})}
-    for node in topology.nodes[1:]:
-        step = int(OPS[node.op].weighted)
-        total: Counter[int] = Counter()
-        for src in topology.input_sources(node.id):
-            for length, count in dist[src].items():
-                total[length + step] += count
-        for edge in topology.incoming(node.id):
-            if edge.additive:
-                total.update(dist[edge.src])
-        dist[node.id] = total
-    return dist
 
 
 def sample_path(topology: Topology, dist: dict[str, Counter[int]], length: int, rng: random.Random) -> Route:

@@ -20,7 +20,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from skipsearch.cli._results import DEFAULT_STORAGE, open_results
+from skipsearch.cli._common import DEFAULT_STORAGE, StorageOption
+from skipsearch.cli._results import open_results
 from skipsearch.errors import UserError
 
 analyze_app = typer.Typer(
@@ -34,10 +35,6 @@ TopologyArg = Annotated[
     typer.Argument(help="A preset, a topology file (.json, .graphml) or a study file (.yaml)."),
 ]
 TaskOption = Annotated[str | None, typer.Option(help="Task (default: the study's, for study files and trials).")]
-StorageOption = Annotated[
-    str,
-    typer.Option("--storage", envvar="SKIPSEARCH_STORAGE", help="Database URL of the Optuna storage and results."),
-]
 StudyOption = Annotated[str | None, typer.Option("--study", help="Study name (with --storage).")]
 TrialOption = Annotated[int | None, typer.Option("--trial", help="Analyse this stored trial (with --storage/--study).")]
 EpochsOption = Annotated[int | None, typer.Option(min=1, help="Training epochs (default: the task's or study's).")]

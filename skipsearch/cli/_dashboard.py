@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from skipsearch.cli._common import DEFAULT_STORAGE, StorageOption
 from skipsearch.errors import UserError
 
 if TYPE_CHECKING:
@@ -17,13 +18,6 @@ if TYPE_CHECKING:
 
     from optuna.artifacts import FileSystemArtifactStore
     from optuna.storages import RDBStorage
-
-DEFAULT_STORAGE = "sqlite:///skipsearch.db"
-
-StorageOption = Annotated[
-    str,
-    typer.Option("--storage", envvar="SKIPSEARCH_STORAGE", help="Database URL of the Optuna storage and results."),
-]
 
 
 def register(app: typer.Typer) -> None:

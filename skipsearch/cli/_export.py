@@ -12,9 +12,8 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from skipsearch.cli._common import DEFAULT_STORAGE, StorageOption
 from skipsearch.errors import UserError
-
-DEFAULT_STORAGE = "sqlite:///skipsearch.db"
 
 
 class ExportFormat(StrEnum):
@@ -38,9 +37,7 @@ def export(
     topology: Annotated[
         str | None, typer.Argument(help="A preset name or a topology file (.json, .graphml); or give --study.")
     ] = None,
-    storage: Annotated[
-        str, typer.Option("--storage", envvar="SKIPSEARCH_STORAGE", help="Database URL of the study.")
-    ] = DEFAULT_STORAGE,
+    storage: StorageOption = DEFAULT_STORAGE,
     study: Annotated[
         str | None, typer.Option(help="Export a trial of this study (choose it with one selector).")
     ] = None,

@@ -15,14 +15,9 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.engine import Engine, make_url
 
+from skipsearch.cli._common import DEFAULT_STORAGE, StorageOption
 from skipsearch.errors import UserError
 
-DEFAULT_STORAGE = "sqlite:///skipsearch.db"
-
-StorageOption = Annotated[
-    str,
-    typer.Option("--storage", envvar="SKIPSEARCH_STORAGE", help="Database URL of the Optuna storage and results."),
-]
 WhereOption = Annotated[
     list[str] | None,
     typer.Option("--where", help="Filter COLUMN OP VALUE, kind=KIND or edge=A->B (repeatable, all must hold)."),

@@ -16,6 +16,7 @@ import torch
 from optuna.trial import TrialState
 
 from skipsearch.nn import build_model, cpu_threads, model_cost
+from skipsearch.results import METRICS
 from skipsearch.search._config import StudyConfig
 from skipsearch.search._early_stopping import FinishedTrial, ParetoEarlyStopper
 from skipsearch.search._space import SearchSpace
@@ -32,19 +33,7 @@ from skipsearch.tasks import (
 )
 from skipsearch.topology import Topology, graph_metrics
 
-METRIC_ATTRS = (
-    "accuracy",
-    "test_accuracy",
-    "loss",
-    "params",
-    "macs",
-    "flops",
-    "latency_ms",
-    "train_seconds",
-    "epochs",
-    "grad_ratio_init",
-    "grad_ratio",
-)
+METRIC_ATTRS = METRICS
 """Trial user attributes that hold the metrics of a trained (or reused) topology."""
 
 

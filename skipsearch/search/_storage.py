@@ -91,13 +91,14 @@ def open_storage(
     heartbeat_interval: int | None = 10,
     grace_period: int | None = 60,
     max_retry: int = 3,
-    attempts: int = CONNECT_ATTEMPTS,
+    attempts: int = 1,
 ) -> optuna.storages.RDBStorage:
     """An RDBStorage with heartbeats whose stale trials Optuna fails and re-queues (same parameters).
 
     Connections are checked before use (``pool_pre_ping``) so that a restarted server or a killed
     backend costs a reconnect, not a crash; SQLite waits up to 60 s for a lock. A server that is not
-    up yet (a worker started with the database) is retried ``attempts`` times with exponential backoff.
+    up yet is tried ``attempts`` times with exponential backoff (workers use :data:`CONNECT_ATTEMPTS`;
+    interactive commands fail at once).
     """
     parsed = check_url(url)
     engine_kwargs: dict[str, object] = {"pool_pre_ping": True}

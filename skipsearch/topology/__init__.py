@@ -22,7 +22,12 @@ from skipsearch.topology._io import (
     save_topology,
     write_graphml,
 )
-from skipsearch.topology._metrics import GraphMetrics, graph_metrics, path_length_distribution
+from skipsearch.topology._metrics import (
+    GraphMetrics,
+    graph_metrics,
+    node_path_distributions,
+    path_length_distribution,
+)
 from skipsearch.topology._ops import OPS, Shape
 from skipsearch.topology.presets import PRESETS, get_preset
 
@@ -45,6 +50,7 @@ __all__ = [
     "get_preset",
     "graph_metrics",
     "load_topology",
+    "node_path_distributions",
     "path_length_distribution",
     "read_graphml",
     "save_topology",

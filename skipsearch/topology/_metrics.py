@@ -35,8 +35,8 @@ class GraphMetrics:
         return out
 
 
-def path_length_distribution(topology: Topology) -> Counter[int]:
-    """Number of input-to-output paths of each length."""
+def node_path_distributions(topology: Topology) -> dict[str, Counter[int]]:
+    """For every node, the number of paths of each length from the input to its output."""
     dist: dict[str, Counter[int]] = {topology.nodes[0].id: Counter({0: 1})}
     for node in topology.nodes[1:]:
         step = 1 if OPS[node.op].weighted else 0
@@ -48,7 +48,12 @@ def path_length_distribution(topology: Topology) -> Counter[int]:
             if edge.additive:
                 total.update(dist[edge.src])
         dist[node.id] = total
-    return dist[topology.nodes[-1].id]
+    return dist
+
+
+def path_length_distribution(topology: Topology) -> Counter[int]:
+    """Number of input-to-output paths of each length."""
+    return node_path_distributions(topology)[topology.nodes[-1].id]
 
 
 def graph_metrics(topology: Topology) -> GraphMetrics:
