@@ -9,6 +9,7 @@ small classes; standard layers are written as ``nn.Layer(...)`` calls rebuilt fr
 
 from __future__ import annotations
 
+import inspect
 import keyword
 import re
 from typing import Any
@@ -48,68 +49,13 @@ _LEAVES: dict[type[nn.Module], dict[str, str]] = {
 ``repr`` of each of these is a valid constructor call (the exported file's own check proves it)."""
 
 _SKIP_CLASSES: dict[str, str] = {
-    "ZeroPadShortcut": '''
-class ZeroPadShortcut(nn.Module):
-    """ResNet option A: subsample by ``stride``, then pad channels with zeros on both sides."""
-
-    def __init__(self, stride: int, pad_front: int, pad_back: int, spatial_dims: int) -> None:
-        super().__init__()
-        self.stride, self.pad_front, self.pad_back = stride, pad_front, pad_back
-        self.spatial_dims = spatial_dims
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.stride > 1:
-            x = x[:, :, :: self.stride] if self.spatial_dims == 1 else x[:, :, :: self.stride, :: self.stride]
-        return nn.functional.pad(x, [0, 0] * self.spatial_dims + [self.pad_front, self.pad_back])
-''',
-    "ProjectionShortcut": '''
+    cls.__name__: inspect.getsource(cls) for cls in (ZeroPadShortcut, ScalarSkip, GatedSkip, SwitchSkip)
+}
+_SKIP_CLASSES["ProjectionShortcut"] = '''
 class ProjectionShortcut(nn.Sequential):
     """ResNet option B: a strided 1x1 convolution (a linear map for vectors) and BatchNorm."""
-''',
-    "ScalarSkip": '''
-class ScalarSkip(nn.Module):
-    """``scale * align(x)`` with one learned scalar."""
-
-    def __init__(self, align: nn.Module, init: float) -> None:
-        super().__init__()
-        self.align = align
-        self.scale = nn.Parameter(torch.tensor(float(init)))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.scale * self.align(x)
-''',
-    "GatedSkip": '''
-class GatedSkip(nn.Module):
-    """``sigmoid(W pool(x) + b) * x`` on the aligned input: a per-channel, input-dependent gate."""
-
-    def __init__(self, align: nn.Module, channels: int, spatial_dims: int, init: float) -> None:
-        super().__init__()
-        self.align = align
-        self.spatial_dims = spatial_dims
-        self.gate = nn.Linear(channels, channels)
-        nn.init.zeros_(self.gate.weight)
-        nn.init.constant_(self.gate.bias, init)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.align(x)
-        if self.spatial_dims == 0:
-            return torch.sigmoid(self.gate(x)) * x
-        g = torch.sigmoid(self.gate(x.flatten(2).mean(-1)))
-        return g.view([g.shape[0], g.shape[1]] + [1] * self.spatial_dims) * x
-''',
-    "SwitchSkip": '''
-class SwitchSkip(nn.Module):
-    """``sigmoid(logit) * align(x)``: a skip edge the search trained to stay open (or not)."""
-
-    def __init__(self, align: nn.Module, init: float) -> None:
-        super().__init__()
-        self.align = align
-        self.logit = nn.Parameter(torch.tensor(float(init)))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.logit) * self.align(x)
-''',
-}
+'''
+"""Source of the skip modules, written into the file; the projection is built from its children there."""
 
 _CLEARING = re.compile(r";\s+(?:[A-Za-z_][A-Za-z0-9_]* = )+None\s*$")
 _CHILD_CALL = re.compile(r"self\.(blocks|skips)\.([A-Za-z_][A-Za-z0-9_]*)\(")

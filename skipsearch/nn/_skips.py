@@ -1,5 +1,8 @@
 """Modules for additive skip edges: shape alignment and the learned scalings.
 
+The classes use nothing but torch, so :mod:`skipsearch.export` copies their source into the
+standalone model files it writes.
+
 An additive edge contributes ``gate * align(x)`` to its destination's output, where ``align`` is
 one of :class:`ZeroPadShortcut` (ResNet option A), :class:`ProjectionShortcut` (option B) or
 nothing (identity), and ``gate`` is 1 (``add``), a learned scalar (``scalar``), an input-dependent
@@ -59,26 +62,19 @@ def make_alignment(edge: SkipEdge, src: Shape, dst: Shape) -> nn.Module | None:
     return ZeroPadShortcut(stride, pad // 2, pad - pad // 2, len(src) - 1)
 
 
-class _Gate(nn.Module):
-    """Base of the scaled skips: ``forward(x) = gate(align(x)) * align(x)``."""
-
-    def __init__(self, align: nn.Module | None) -> None:
-        super().__init__()
-        self.align = align if align is not None else nn.Identity()
-
-
-class ScalarSkip(_Gate):
+class ScalarSkip(nn.Module):
     """``a * x`` with a learned scalar ``a`` (ReZero-style when initialised at 0)."""
 
-    def __init__(self, align: nn.Module | None, init: float) -> None:
-        super().__init__(align)
+    def __init__(self, align: nn.Module, init: float) -> None:
+        super().__init__()
+        self.align = align
         self.scale = nn.Parameter(torch.tensor(float(init)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.scale * self.align(x)
 
 
-class GatedSkip(_Gate):
+class GatedSkip(nn.Module):
     """``sigmoid(W pool(x) + b) * x``: a per-channel gate computed from the (aligned) input.
 
     For feature maps the gate reads the global average of each channel (squeeze-excitation
@@ -86,8 +82,9 @@ class GatedSkip(_Gate):
     initial bias ``b``; ``W`` starts at zero, so every gate starts at ``sigmoid(init)``.
     """
 
-    def __init__(self, align: nn.Module | None, channels: int, spatial_dims: int, init: float) -> None:
-        super().__init__(align)
+    def __init__(self, align: nn.Module, channels: int, spatial_dims: int, init: float) -> None:
+        super().__init__()
+        self.align = align
         self.spatial_dims = spatial_dims
         self.gate = nn.Linear(channels, channels)
         nn.init.zeros_(self.gate.weight)
@@ -103,7 +100,7 @@ class GatedSkip(_Gate):
         return g.view([g.shape[0], g.shape[1]] + [1] * self.spatial_dims) * x
 
 
-class SwitchSkip(_Gate):
+class SwitchSkip(nn.Module):
     """A deactivable skip: ``sigmoid(logit) * x`` with one learnable ``logit``.
 
     The training loop adds ``penalty * sum of switch gates`` (:func:`switch_penalty`) to the loss
@@ -111,8 +108,9 @@ class SwitchSkip(_Gate):
     switches below a threshold from the topology and keeps the others as fixed scalars.
     """
 
-    def __init__(self, align: nn.Module | None, init: float) -> None:
-        super().__init__(align)
+    def __init__(self, align: nn.Module, init: float) -> None:
+        super().__init__()
+        self.align = align
         self.logit = nn.Parameter(torch.tensor(float(init)))
 
     @property
@@ -128,6 +126,7 @@ def make_skip(edge: SkipEdge, src: Shape, dst: Shape) -> nn.Module | None:
     align = make_alignment(edge, src, dst)
     if edge.kind == "add":
         return align
+    align = align if align is not None else nn.Identity()
     assert edge.init is not None
     if edge.kind == "scalar":
         return ScalarSkip(align, edge.init)

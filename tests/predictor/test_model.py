@@ -26,7 +26,7 @@ def _topologies() -> list:
     for k in range(12):
         skips = [SkipEdge(ids[i], ids[i + 2], "add", "project" if i == 0 else "identity") for i in range(3) if k >> i & 1]
         if k >= 8:
-            skips.append(SkipEdge("x", "h1", "concat"))
+            skips.append(SkipEdge("x", "h3", "concat"))
         out.append(base.with_skips(skips))
     return out
 

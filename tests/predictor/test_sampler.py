@@ -1,0 +1,64 @@
+"""The predictor sampler: valid, never-seen proposals in-process, and no duplicate work across workers."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+from optuna.distributions import CategoricalDistribution
+from optuna.trial import TrialState
+
+from skipsearch.predictor import CLAIM_ATTR, FitConfig, PredictorSampler
+from skipsearch.search import SearchSpace, parse_study_config
+from skipsearch.search._config import SpaceConfig
+from skipsearch.search._samplers import make_sampler
+from skipsearch.topology import families
+
+FAST = FitConfig(members=2, hidden=16, layers=2, epochs=30)
+
+
+def _space() -> SearchSpace:
+    backbone = families.mlp(40, [16, 16, 16, 16], 10, act="tanh", residual=False, name="m")
+    return SearchSpace(backbone, SpaceConfig(max_span=2, choices=["off", "add", "concat"]))
+
+
+def test_proposes_valid_unseen_params() -> None:
+    space = _space()
+    dists = {c.param: CategoricalDistribution(c.choices) for c in space.candidates}
+    sampler = PredictorSampler(
+        space.topology_from_params, dists, ["accuracy", "macs"], n_startup_trials=4, n_candidates=40, fit_config=FAST
+    )
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
+
+    def objective(trial: optuna.Trial) -> tuple[float, float]:
+        topology = space.sample(trial)
+        trial.set_user_attr("hash", topology.hash)
+        active = [e for e in topology.skips if e.active]
+        return len([e for e in active if e.kind == "add"]) / 10, float(len(active))
+
+    study.optimize(objective, n_trials=7)
+    trials = study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(trials) == 7
+    hashes = [t.user_attrs["hash"] for t in trials]
+    assert len(set(hashes)) == 7
+    proposed = [t for t in trials if t.system_attrs.get(CLAIM_ATTR)]
+    assert [t.number for t in proposed] == [4, 5, 6]  # the predictor took over after the warm-up
+    for t in proposed:
+        assert t.system_attrs[CLAIM_ATTR] == t.user_attrs["hash"]
+        assert set(t.params) == set(dists)
+        assert all(t.params[name] in dists[name].choices for name in dists)
+
+
+def test_study_file_builds_the_sampler() -> None:
+    data = {
+        "name": "p",
+        "task": "mnist1d",
+        "backbone": {"family": "mlp", "args": {"input_features": 40, "hidden": [16, 16], "classes": 10}},
+        "space": {"max_span": 2, "choices": ["off", "add"]},
+        "objectives": ["accuracy:max", "macs:min"],
+        "sampler": {"name": "predictor", "options": {"n_startup_trials": 3, "fit_config": {"epochs": 20}}},
+    }
+    sampler = make_sampler(parse_study_config(data, "p.yaml"))
+    assert isinstance(sampler, PredictorSampler)
+    data["sampler"]["options"] = {"bogus": 1}
+    with pytest.raises(Exception, match="sampler.options"):
+        parse_study_config(data, "p.yaml")
