@@ -8,7 +8,7 @@ from typing import NoReturn
 import typer
 from typer.exceptions import TyperException
 
-from skipsearch.cli import _analyze, _dashboard, _export, _results, _study, _topology, _train
+from skipsearch.cli import _analyze, _dashboard, _export, _predictor, _results, _study, _topology, _train
 from skipsearch.errors import UserError
 
 app = typer.Typer(
@@ -25,6 +25,7 @@ _results.register(app)
 _analyze.register(app)
 _export.register(app)
 _dashboard.register(app)
+_predictor.register(app)
 
 
 def main() -> None:
@@ -46,5 +47,8 @@ def main() -> None:
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:
-    print(f"error: {message}", file=sys.stderr)
+    # One line whatever the input held: control characters of a user's value (a path with a
+    # carriage return, a newline) are shown escaped.
+    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+    print(f"error: {shown}", file=sys.stderr)
     sys.exit(code)

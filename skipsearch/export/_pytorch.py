@@ -18,7 +18,7 @@ import torch
 from torch import fx, nn
 
 from skipsearch.errors import UserError
-from skipsearch.nn import GatedSkip, ProjectionShortcut, ScalarSkip, SwitchSkip, ZeroPadShortcut, skip_name
+from skipsearch.nn import GatedSkip, LinearAct, ProjectionShortcut, ScalarSkip, SwitchSkip, ZeroPadShortcut, skip_name
 from skipsearch.topology import Topology
 
 _NORM = {"eps": "1e-05", "momentum": "0.1", "affine": "True", "bias": "True", "track_running_stats": "True"}
@@ -48,10 +48,10 @@ _LEAVES: dict[type[nn.Module], dict[str, str]] = {
 
 ``repr`` of each of these is a valid constructor call (the exported file's own check proves it)."""
 
-_SKIP_CLASSES: dict[str, str] = {
-    cls.__name__: inspect.getsource(cls) for cls in (ZeroPadShortcut, ScalarSkip, GatedSkip, SwitchSkip)
+_MODULE_CLASSES: dict[str, str] = {
+    cls.__name__: inspect.getsource(cls) for cls in (LinearAct, ZeroPadShortcut, ScalarSkip, GatedSkip, SwitchSkip)
 }
-_SKIP_CLASSES["ProjectionShortcut"] = '''
+_MODULE_CLASSES["ProjectionShortcut"] = '''
 class ProjectionShortcut(nn.Sequential):
     """ResNet option B: a strided 1x1 convolution (a linear map for vectors) and BatchNorm."""
 '''
@@ -78,7 +78,7 @@ def pytorch_source(model: fx.GraphModule, topology: Topology, *, stem: str = "mo
         if children:
             holders.append(_holder_source(holder, children, inits, used))
     class_name = _class_name(type(model).__name__)
-    classes = "\n\n\n".join(_SKIP_CLASSES[name].strip("\n") for name in _SKIP_CLASSES if name in used)
+    classes = "\n\n\n".join(_MODULE_CLASSES[name].strip("\n") for name in _MODULE_CLASSES if name in used)
     parts = [
         _docstring(topology, stem, class_name) + "\nimport torch\nfrom torch import nn\n\n"
         f"INPUT_SHAPE = {tuple(topology.input_shape)!r}\nOUTPUT_SHAPE = {tuple(topology.output_shape)!r}\n",
@@ -119,7 +119,7 @@ def _docstring(topology: Topology, stem: str, class_name: str) -> str:
 
 
 def _class_name(name: str) -> str:
-    if keyword.iskeyword(name) or name in _SKIP_CLASSES or name in ("torch", "nn", "INPUT_SHAPE", "OUTPUT_SHAPE"):
+    if keyword.iskeyword(name) or name in _MODULE_CLASSES or name in ("torch", "nn", "INPUT_SHAPE", "OUTPUT_SHAPE"):
         return f"Net{name}"
     return name
 
@@ -152,6 +152,9 @@ def _module_expr(module: nn.Module, init: float | None, used: set[str], indent: 
         return _call(name, args, indent, start)
     if kind in _LEAVES:
         return f"nn.{kind.__name__}({_arguments(module.extra_repr(), _LEAVES[kind])})"
+    if kind is LinearAct:
+        used.add("LinearAct")
+        return f"LinearAct({m.in_features}, {m.out_features}, bias={m.bias is not None}, act={m.act!r})"
     if kind is ZeroPadShortcut:
         used.add("ZeroPadShortcut")
         return f"ZeroPadShortcut({m.stride}, {m.pad_front}, {m.pad_back}, spatial_dims={m.spatial_dims})"

@@ -1,6 +1,6 @@
 """Building PyTorch models from topologies, and measuring their cost."""
 
-from skipsearch.nn._blocks import ACTIVATION_FUNCTIONS, BLOCK_BUILDERS
+from skipsearch.nn._blocks import ACTIVATION_FUNCTIONS, BLOCK_BUILDERS, LinearAct
 from skipsearch.nn._compile import build_model, skip_name
 from skipsearch.nn._cost import Cost, count_flops, count_params, cpu_threads, measure_latency, model_cost
 from skipsearch.nn._skips import (
@@ -18,6 +18,7 @@ __all__ = [
     "BLOCK_BUILDERS",
     "Cost",
     "GatedSkip",
+    "LinearAct",
     "ProjectionShortcut",
     "ScalarSkip",
     "SwitchSkip",

@@ -44,7 +44,11 @@ class PredictorSampler(optuna.samplers.BaseSampler):
 
     ``params_to_topology`` decodes a full parameter assignment; ``search_space`` holds the
     categorical distribution of each parameter; ``objectives`` names the study's objectives in
-    order (their directions come from the study).
+    order (their directions come from the study). In a study file, ``sampler.options`` may set
+    ``n_startup_trials`` (random warm-up), ``n_candidates`` (proposals scored per trial),
+    ``mutation_fraction`` (share of them mutated from the Pareto set), ``exploration`` (std
+    multiples added to predictions), ``shortlist`` (candidates re-scored with exact costs) and
+    ``fit_config`` (a mapping of :class:`FitConfig` fields).
     """
 
     def __init__(
@@ -60,6 +64,7 @@ class PredictorSampler(optuna.samplers.BaseSampler):
         fit_config: FitConfig | Mapping[str, Any] | None = None,
         seed: int | None = None,
         cost_fn: Callable[[Topology], dict[str, float]] | None = None,
+        shortlist: int = 16,
     ) -> None:
         self._decode = params_to_topology
         self._space = dict(search_space)
@@ -80,6 +85,8 @@ class PredictorSampler(optuna.samplers.BaseSampler):
         self._fitted_on: frozenset[int] = frozenset()
         self._hash_cache: dict[tuple[tuple[str, Any], ...], str] = {}
         self._cost_cache: dict[str, dict[str, float]] = {}
+        self._deltas: dict[str, dict[str, float]] | None = None
+        self._shortlist = shortlist
 
     # -- optuna's interface ---------------------------------------------------------------------
     def reseed_rng(self) -> None:
@@ -141,7 +148,7 @@ class PredictorSampler(optuna.samplers.BaseSampler):
         """Untaken candidates, best expected hypervolume improvement first."""
         taken = self._taken_hashes(study, trial.number)
         values = np.array([t.values for t in complete], dtype=float)
-        directions = ["maximize" if d == StudyDirection.MAXIMIZE else "minimize" for d in study.directions]
+        directions = ["max" if d == StudyDirection.MAXIMIZE else "min" for d in study.directions]
         parents = [t.params for t, on_front in zip(complete, front_mask(values, directions), strict=True) if on_front]
         pool: dict[str, tuple[dict[str, Any], Topology]] = {}
         n_mut = int(self._n_candidates * self._mutation_fraction)
@@ -158,23 +165,43 @@ class PredictorSampler(optuna.samplers.BaseSampler):
         if not pool:
             return []
         hashes = list(pool)
-        points = self._optimistic_points([pool[h][1] for h in hashes], directions)
+        # screen every candidate with additive cost estimates, then rank the shortlist with exact costs
+        ranked = self._rank(hashes, pool, values, directions, exact=False)
+        shortlist = self._rank(ranked[: self._shortlist], pool, values, directions, exact=True)
+        return [(pool[h][0], h) for h in shortlist + ranked[self._shortlist :]]
+
+    def _rank(
+        self,
+        hashes: list[str],
+        pool: dict[str, tuple[dict[str, Any], Topology]],
+        values: np.ndarray,
+        directions: list[str],
+        exact: bool,
+    ) -> list[str]:
+        """``hashes`` ordered by hypervolume improvement at the optimistic prediction, best first."""
+        if not hashes:
+            return []
+        points = self._optimistic_points([pool[h] for h in hashes], directions, exact)
         scores = _hv_improvements(points, values, directions)
         tiebreak = _standardised_sum(points, values, directions)
         order = sorted(range(len(hashes)), key=lambda i: (scores[i], tiebreak[i]), reverse=True)
-        return [(pool[hashes[i]][0], hashes[i]) for i in order]
+        return [hashes[i] for i in order]
 
-    def _optimistic_points(self, topologies: list[Topology], directions: list[str]) -> np.ndarray:
-        """Each candidate's objective vector: predicted ones at mean +- exploration x std, computed ones exact."""
-        out = np.zeros((len(topologies), len(self._objectives)))
+    def _optimistic_points(
+        self, candidates: list[tuple[dict[str, Any], Topology]], directions: list[str], exact: bool
+    ) -> np.ndarray:
+        """Each candidate's objective vector: predicted ones at mean +- exploration x std; computed ones
+        exact (``exact``) or estimated as the backbone's cost plus each edge choice's own cost."""
+        out = np.zeros((len(candidates), len(self._objectives)))
         if self._predictor is not None:
-            mean, std = self._predictor.predict(topologies)
+            mean, std = self._predictor.predict([topology for _, topology in candidates])
             for col, k in enumerate(self._predicted):
-                sign = 1.0 if directions[k] == "maximize" else -1.0  # optimism points towards better
+                sign = 1.0 if directions[k] == "max" else -1.0  # optimism points towards better
                 out[:, k] = mean[:, col] + sign * self._exploration * std[:, col]
         for k, name in enumerate(self._objectives):
             if name in COMPUTED_OBJECTIVES:
-                out[:, k] = [self._costs(t)[name] for t in topologies]
+                cost = self._costs if exact else self._estimated_costs
+                out[:, k] = [cost(params, topology)[name] for params, topology in candidates]
         return out
 
     def _mutate(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -224,10 +251,29 @@ class PredictorSampler(optuna.samplers.BaseSampler):
         return True
 
     # -- helpers --------------------------------------------------------------------------------
-    def _costs(self, topology: Topology) -> dict[str, float]:
+    def _costs(self, params: dict[str, Any], topology: Topology) -> dict[str, float]:
         if topology.hash not in self._cost_cache:
             self._cost_cache[topology.hash] = self._cost_fn(topology)
         return self._cost_cache[topology.hash]
+
+    def _estimated_costs(self, params: dict[str, Any], topology: Topology) -> dict[str, float]:
+        """Cost of the first choice everywhere plus each parameter's own change from it: exact where
+        costs add up edge by edge (linear layers and convolutions), and fast (one build per choice, once)."""
+        if self._deltas is None:
+            base_params = {n: d.choices[0] for n, d in self._space.items()}
+            base = self._costs(base_params, self._decode(base_params))
+            self._deltas = {"": base}
+            for name, dist in self._space.items():
+                for choice in dist.choices[1:]:
+                    one = {**base_params, name: choice}
+                    cost = self._costs(one, self._decode(one))
+                    self._deltas[f"{name}={choice}"] = {k: cost[k] - base[k] for k in base}
+        out = dict(self._deltas[""])
+        for name, dist in self._space.items():
+            delta = self._deltas.get(f"{name}={params.get(name, dist.choices[0])}")
+            for key, value in (delta or {}).items():
+                out[key] += value
+        return out
 
 
 def _model_costs(topology: Topology) -> dict[str, float]:
@@ -241,9 +287,7 @@ def _hv_improvements(points: np.ndarray, observed: np.ndarray, directions: list[
     """Hypervolume each point adds to the observed front, against a reference point just beyond the worst values."""
     lo, hi = np.minimum(observed.min(0), points.min(0)), np.maximum(observed.max(0), points.max(0))
     span = np.where(hi > lo, hi - lo, 1.0)
-    ref = np.array(
-        [lo[k] - 0.1 * span[k] if d == "maximize" else hi[k] + 0.1 * span[k] for k, d in enumerate(directions)]
-    )
+    ref = np.array([lo[k] - 0.1 * span[k] if d == "max" else hi[k] + 0.1 * span[k] for k, d in enumerate(directions)])
     front = observed[front_mask(observed, directions)]
     base = hypervolume(front, ref, directions)
     return np.array([hypervolume(np.vstack([front, p]), ref, directions) - base for p in points])
@@ -253,7 +297,7 @@ def _standardised_sum(points: np.ndarray, observed: np.ndarray, directions: list
     """Tie-break among candidates that add no hypervolume: how good they are on all objectives together."""
     mu, sd = observed.mean(0), observed.std(0)
     z = (points - mu) / np.where(sd > 0, sd, 1.0)
-    signs = np.array([1.0 if d == "maximize" else -1.0 for d in directions])
+    signs = np.array([1.0 if d == "max" else -1.0 for d in directions])
     return (z * signs).sum(1)
 
 

@@ -37,10 +37,10 @@ def mlp() -> fx.GraphModule:
 
 def test_state_dict_keys_are_unchanged(mlp: fx.GraphModule) -> None:
     assert list(mlp.state_dict()) == [
-        "blocks.h1.0.weight",
-        "blocks.h1.0.bias",
-        "blocks.h2.0.weight",
-        "blocks.h2.0.bias",
+        "blocks.h1.weight",
+        "blocks.h1.bias",
+        "blocks.h2.weight",
+        "blocks.h2.bias",
         "blocks.head.0.weight",
         "blocks.head.0.bias",
         "skips.x__h2.scale",

@@ -69,9 +69,15 @@ def skip_modules(model: nn.Module) -> dict[str, nn.Module]:
     return {n.removeprefix(prefix): m for n, m in model.named_modules() if n.startswith(prefix) and n.count(".") == 1}
 
 
+def first_layer(model: fx.GraphModule, node: str) -> nn.Module:
+    """The weighted layer of a block: a linear block without a norm is one module."""
+    block = model.get_submodule(f"blocks.{node}")
+    return block if isinstance(block, nn.Linear) else block[0]
+
+
 def body(model: fx.GraphModule, x: torch.Tensor) -> torch.Tensor:
     """``F(x)`` of the destination, computed from its weights by hand."""
-    layer = model.get_submodule("blocks.b")[0]
+    layer = first_layer(model, "b")
     if isinstance(layer, nn.Linear):
         return F.linear(x, layer.weight, layer.bias)
     conv = F.conv1d if x.dim() == 3 else F.conv2d
@@ -224,7 +230,7 @@ def test_concat_widens_the_destination_input_in_ascending_source_order() -> None
     assert topo.input_sources("c") == ["x", "a", "b"]
     assert topo.shapes["c"] == (5,)  # the output keeps its own width
     model = build_model(topo)
-    assert model.get_submodule("blocks.c")[0].in_features == 2 + 3 + 4
+    assert first_layer(model, "c").in_features == 2 + 3 + 4
     plain = build_model(topo.with_skips([]))
     assert count_params(model) - count_params(plain) == 5 * (2 + 3)
 
@@ -256,7 +262,7 @@ def test_concat_gradient_reaches_every_source() -> None:
     model(x).sum().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
     # The part of c's weight that reads x gets a gradient, so x's features arrive there.
-    assert model.get_submodule("blocks.c")[0].weight.grad[:, :2].abs().sum() > 0
+    assert first_layer(model, "c").weight.grad[:, :2].abs().sum() > 0
     gradcheck_model(model, batch((2,), n=1))
 
 

@@ -24,7 +24,9 @@ def _topologies() -> list:
     ids = ["x", "h1", "h2", "h3", "h4"]
     out = []
     for k in range(12):
-        skips = [SkipEdge(ids[i], ids[i + 2], "add", "project" if i == 0 else "identity") for i in range(3) if k >> i & 1]
+        skips = [
+            SkipEdge(ids[i], ids[i + 2], "add", "project" if i == 0 else "identity") for i in range(3) if k >> i & 1
+        ]
         if k >= 8:
             skips.append(SkipEdge("x", "h3", "concat"))
         out.append(base.with_skips(skips))

@@ -7,6 +7,7 @@ import pytest
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState
 
+from skipsearch.errors import UserError
 from skipsearch.predictor import CLAIM_ATTR, FitConfig, PredictorSampler
 from skipsearch.search import SearchSpace, parse_study_config
 from skipsearch.search._config import SpaceConfig
@@ -60,5 +61,37 @@ def test_study_file_builds_the_sampler() -> None:
     sampler = make_sampler(parse_study_config(data, "p.yaml"))
     assert isinstance(sampler, PredictorSampler)
     data["sampler"]["options"] = {"bogus": 1}
-    with pytest.raises(Exception, match="sampler.options"):
+    with pytest.raises(UserError, match=r"sampler\.options"):
         parse_study_config(data, "p.yaml")
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_two_workers_on_postgres_train_no_topology_twice(postgres_url: str) -> None:
+    from skipsearch.search import create_study, load_study, run_local_workers
+
+    fit = {"members": 2, "hidden": 16, "layers": 2, "epochs": 30}
+    data = {
+        "name": "pred2",
+        "task": "mnist1d",
+        "backbone": {
+            "family": "mlp",
+            "args": {"input_features": 40, "hidden": [16, 16, 16], "classes": 10, "residual": False},
+        },
+        "space": {"max_span": 2, "choices": ["off", "add", "concat"]},
+        "objectives": ["accuracy:max", "macs:min"],
+        "sampler": {"name": "predictor", "options": {"n_startup_trials": 4, "n_candidates": 30, "fit_config": fit}},
+        "early_stopping": {"enabled": False},
+        "training": {"epochs": 1, "batch_size": 256},
+        "trials": 12,
+        "execution": {"heartbeat_interval": 2, "grace_period": 10},
+    }
+    study = create_study(parse_study_config(data, "pred2.yaml"), postgres_url, "pred2")
+    assert run_local_workers(postgres_url, study.study_name, 2) == 0
+    study, _ = load_study(postgres_url, "pred2")
+    trials = study.get_trials(deepcopy=False)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert len(complete) >= 12
+    trained = [t.user_attrs["hash"] for t in complete if "reused_from" not in t.user_attrs]
+    assert len(trained) == len(set(trained))
+    assert len([t for t in complete if t.system_attrs.get(CLAIM_ATTR)]) >= 4  # the predictor proposed trials

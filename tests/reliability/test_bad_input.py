@@ -217,11 +217,8 @@ def test_cli_values(store: tuple[Path, str], template: list[str], value: str) ->
     [
         ["describe", "no-such-topology.json"],
         ["migrate", "--study-file", "bad.yaml"],
-        ["results", "--limit", "-3"],
         ["results", "--where", "accuracy >>> 1"],
         ["worker", "--study", "no-such-study"],
-        ["recover", "--study", "no-such-study", "--no-wait"],
-        ["migrate", "--storage", "sqlite:///no/such/folder/x.db"],
     ],
 )
 def test_real_processes_print_one_line(store: tuple[Path, str], args: list[str]) -> None:

@@ -1,0 +1,203 @@
+"""Search efficiency: hypervolume per trial of random, TPE, NSGA-II and the predictor sampler.
+
+One reduced but real mnist1d skip space (a 6-layer tanh MLP of width 32, candidate edges up to span
+2, choices off/add/scalar/concat; every trial really trains, ``--epochs`` epochs on one thread) and
+objectives (accuracy max, MACs min). Each sampler runs on a fresh in-memory study per seed with the
+study objective (dedupe on, early stopping off so that every trial is COMPLETE). The hypervolume
+after k trials uses one fixed reference point (accuracy 0, 1.1 x the largest MACs in the space)
+and is normalised by the reference box. All samplers start with the same number of random trials.
+
+The done-when bound: the predictor at N trials reaches the median hypervolume that random reaches
+at 3N, and is not below TPE and NSGA-II at N. Random therefore runs 3N trials, the others N.
+
+Part 1 (``--tau``) measures the predictor itself: train on 100 random topologies, Kendall tau and
+Spearman on 100 held-out ones.
+
+    python bench/search_efficiency.py                   # 3 seeds, N=20: ~15-30 minutes on 2 cores
+    python bench/search_efficiency.py --seeds 0 --trials 10 --epochs 3   # smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import torch
+from optuna.trial import TrialState
+
+from skipsearch.nn import build_model, model_cost
+from skipsearch.predictor import evaluate_predictor, fit_predictor
+from skipsearch.results import front_mask, hypervolume
+from skipsearch.search import Objective, SearchSpace, TrialFailed, make_sampler, parse_study_config
+from skipsearch.tasks import load_task, train_model
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "search_efficiency.json"
+PLOT = ROOT / "docs" / "search_efficiency.png"
+SAMPLERS = ("random", "tpe", "nsga2", "predictor")
+STARTUP = 8
+"""Random trials before each model-based sampler takes over (the same for all)."""
+
+
+def study_data(sampler: str, seed: int, epochs: int, trials: int, depth: int) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "random": {},
+        "tpe": {"n_startup_trials": STARTUP},
+        "nsga2": {"population_size": STARTUP},
+        "predictor": {"n_startup_trials": STARTUP},
+    }[sampler]
+    return {
+        "name": f"eff-{sampler}-{seed}",
+        "seed": seed,
+        "task": "mnist1d",
+        "backbone": {
+            "family": "mlp",
+            "args": {"input_features": 40, "hidden": [32] * depth, "classes": 10, "act": "tanh", "residual": False},
+        },
+        "space": {"max_span": 2, "choices": ["off", "add", "scalar", "concat"]},
+        "objectives": ["accuracy:max", "macs:min"],
+        "sampler": {"name": sampler, "options": options},
+        "early_stopping": {"enabled": False},
+        "training": {"epochs": epochs, "threads": 1},
+        "trials": trials,
+    }
+
+
+def reference_point(space: SearchSpace) -> list[float]:
+    """Accuracy 0 and 1.1 x the MACs of the most expensive topology (every edge at its costliest choice)."""
+    worst = {}
+    for cand in space.candidates:
+        costs = {}
+        for choice in cand.choices:
+            topo = space.topology_from_params({cand.param: choice})
+            costs[choice] = model_cost(build_model(topo), topo.input_shape, latency=False).macs
+        worst[cand.param] = max(costs, key=costs.get)
+    topo = space.topology_from_params(worst)
+    return [0.0, 1.1 * model_cost(build_model(topo), topo.input_shape, latency=False).macs]
+
+
+def hv_curve(trials: list[optuna.trial.FrozenTrial], ref: list[float]) -> list[float]:
+    """Normalised hypervolume of the COMPLETE trials among the first k, for k = 1..len(trials)."""
+    box = (1.0 - ref[0]) * ref[1]
+    out = []
+    for k in range(1, len(trials) + 1):
+        done = [t.values for t in trials[:k] if t.state == TrialState.COMPLETE]
+        if not done:
+            out.append(0.0)
+            continue
+        values = np.array(done, dtype=float)
+        front = values[front_mask(values, ["max", "min"])]
+        out.append(hypervolume(front, ref, ["max", "min"]) / box)
+    return out
+
+
+def run_search(sampler: str, seed: int, trials: int, epochs: int, depth: int) -> dict[str, Any]:
+    config = parse_study_config(study_data(sampler, seed, epochs, trials, depth), f"{sampler}.yaml")
+    space = SearchSpace(config.backbone.build(), config.space)
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=make_sampler(config))
+    start = time.perf_counter()
+    study.optimize(Objective(config, space), n_trials=trials, catch=(TrialFailed,))
+    seconds = time.perf_counter() - start
+    done = study.get_trials(deepcopy=False)
+    trained = [t for t in done if t.state == TrialState.COMPLETE and "reused_from" not in t.user_attrs]
+    ref = reference_point(space)
+    return {"curve": hv_curve(done, ref), "seconds": seconds, "trained": len(trained), "reference_point": ref}
+
+
+def predictor_quality(epochs: int, depth: int, n: int = 200, seed: int = 0) -> dict[str, Any]:
+    """Kendall tau / Spearman of the predictor trained on n/2 random topologies, tested on the other n/2."""
+    config = parse_study_config(study_data("random", seed, epochs, n, depth), "tau.yaml")
+    space = SearchSpace(config.backbone.build(), config.space)
+    data = load_task("mnist1d", seed=seed)
+    rng = random.Random(1000 + seed)
+    seen: dict[str, Any] = {}
+    while len(seen) < n:
+        topo = space.topology_from_params({c.param: rng.choice(c.choices) for c in space.candidates})
+        seen.setdefault(topo.hash, topo)
+    topologies = list(seen.values())
+    accuracies = [train_model(build_model(t), data, config.train_config, seed=seed).val_metric for t in topologies]
+    half = n // 2
+    predictor = fit_predictor(topologies[:half], np.array(accuracies[:half]))
+    scores = evaluate_predictor(predictor, topologies[half:], np.array(accuracies[half:]))["accuracy"]
+    return {**scores, "train": half, "epochs": epochs}
+
+
+def summarise(runs: dict[str, list[list[float]]], n: int) -> dict[str, Any]:
+    median = {name: np.median(np.array(curves), axis=0).tolist() for name, curves in runs.items()}
+    at = {name: curve[min(n, len(curve)) - 1] for name, curve in median.items()}
+    random_3n = median["random"][min(3 * n, len(median["random"])) - 1]
+    return {
+        "median_curve": median,
+        "hv_at_n": at,
+        "random_at_3n": random_3n,
+        "predictor_reaches_random_3n": at["predictor"] >= random_3n,
+        "predictor_not_worse_than_tpe_nsga2": at["predictor"] >= max(at["tpe"], at["nsga2"]),
+    }
+
+
+def plot(summary: dict[str, Any], n: int, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, curve in summary["median_curve"].items():
+        ax.plot(range(1, len(curve) + 1), curve, label=name)
+    ax.axvline(n, color="grey", lw=0.8, ls="--")
+    ax.set_xlabel("trials")
+    ax.set_ylabel("hypervolume (median over seeds, normalised)")
+    ax.set_title("mnist1d skip space: accuracy max, MACs min")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--trials", type=int, default=20, help="N: the budget of tpe, nsga2, predictor (random: 3N)")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--depth", type=int, default=6)
+    parser.add_argument("--tau", action="store_true", help="also measure Kendall tau on 100 + 100 topologies")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--plot", type=Path, default=PLOT)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    runs: dict[str, list[list[float]]] = {name: [] for name in SAMPLERS}
+    details = []
+    for seed in args.seeds:
+        for name in SAMPLERS:
+            budget = 3 * args.trials if name == "random" else args.trials
+            result = run_search(name, seed, budget, args.epochs, args.depth)
+            runs[name].append(result["curve"])
+            details.append({"sampler": name, "seed": seed, **{k: v for k, v in result.items() if k != "curve"}})
+            print(f"seed {seed} {name:9s} hv@end={result['curve'][-1]:.4f} {result['seconds']:.0f}s", flush=True)
+    summary = summarise(runs, args.trials)
+    out: dict[str, Any] = {
+        "settings": {
+            k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k not in ("out", "plot")
+        },
+        "summary": summary,
+        "runs": details,
+        "curves": runs,
+    }
+    if args.tau:
+        out["predictor_quality"] = predictor_quality(args.epochs, args.depth)
+        print("predictor quality:", out["predictor_quality"], flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
+    plot(summary, args.trials, args.plot)
+    print(json.dumps({k: v for k, v in summary.items() if k != "median_curve"}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

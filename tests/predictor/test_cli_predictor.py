@@ -1,0 +1,59 @@
+"""``skipsearch predictor train|eval`` and the dataset from the results tables, on a real SQLite study."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from skipsearch.cli import app
+from skipsearch.errors import UserError
+from skipsearch.predictor import dataset_from_results
+from skipsearch.results import connect
+from skipsearch.search import create_study, parse_study_config, run_worker
+
+TINY = {
+    "name": "pred-cli",
+    "task": "mnist1d",
+    "backbone": {"family": "mlp", "args": {"input_features": 40, "hidden": [16, 16, 16], "classes": 10}},
+    "space": {"max_span": 2, "choices": ["off", "add", "concat"]},
+    "objectives": ["accuracy:max", "macs:min"],
+    "sampler": {"name": "random"},
+    "early_stopping": {"enabled": False},
+    "training": {"epochs": 1, "batch_size": 256},
+    "trials": 6,
+}
+
+
+@pytest.fixture(scope="module")
+def study_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = f"sqlite:///{tmp_path_factory.mktemp('pred') / 's.db'}"
+    create_study(parse_study_config(TINY, "tiny.yaml"), url)
+    run_worker(url, "pred-cli")
+    return url
+
+
+def test_dataset_from_results(study_url: str) -> None:
+    topologies, targets = dataset_from_results(connect(study_url), ["pred-cli"], ["accuracy", "macs"])
+    assert len(topologies) == len({t.hash for t in topologies}) >= 2
+    assert targets.shape == (len(topologies), 2) and (targets[:, 0] <= 1).all()
+    with pytest.raises(UserError, match="no completed trials"):
+        dataset_from_results(connect(study_url), ["nope"])
+
+
+def test_train_then_eval(study_url: str, tmp_path: Path) -> None:
+    runner = CliRunner()
+    model = tmp_path / "p.pt"
+    args = ["--study", "pred-cli", "--storage", study_url, "--json"]
+    result = runner.invoke(app, ["predictor", "train", *args, "--out", str(model), "--epochs", "20", "--members", "2"])
+    assert result.exit_code == 0, result.output
+    scores = json.loads(result.output)
+    assert scores["trained_on"] == 3 and scores["held_out"]["n"] == 3
+    assert -1 <= scores["held_out"]["kendall_tau"] <= 1
+    result = runner.invoke(app, ["predictor", "eval", *args, "--model", str(model)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["held_out"]["n"] == 6
+    missing = runner.invoke(app, ["predictor", "eval", *args, "--model", str(tmp_path / "none.pt")])
+    assert isinstance(missing.exception, UserError)
