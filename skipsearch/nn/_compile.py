@@ -21,7 +21,7 @@ from torch import fx, nn
 
 from skipsearch.nn._blocks import ACTIVATION_FUNCTIONS, BLOCK_BUILDERS
 from skipsearch.nn._skips import make_skip
-from skipsearch.topology import SkipEdge, Topology
+from skipsearch.topology import SkipEdge, Topology, TopologyError
 
 
 def skip_name(edge: SkipEdge) -> str:
@@ -86,6 +86,9 @@ def build_model(topology: Topology) -> fx.GraphModule:
     ``model.meta["topology"]`` holds the topology. Inputs are batches of
     ``topology.input_shape``; outputs are logits of ``topology.output_shape``.
     """
+    clash = next((n.id for n in topology.nodes if hasattr(nn.Module, n.id)), None)
+    if clash is not None:
+        raise TopologyError(f"node {clash!r}: the id is a torch.nn.Module attribute name; rename the node")
     shapes = topology.shapes
     root = nn.Module()
     root.blocks = nn.ModuleDict()

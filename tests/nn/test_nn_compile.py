@@ -183,3 +183,17 @@ def test_random_topologies_are_scriptable(topology: Topology) -> None:
     x = torch.randn(2, *topology.input_shape)
     with torch.no_grad():
         torch.testing.assert_close(torch.jit.script(model)(x), model(x))
+
+
+def test_node_ids_that_are_module_attributes_are_a_clear_error() -> None:
+    from skipsearch.topology import Topology, TopologyError
+
+    topo = Topology.create(
+        [
+            {"id": "x", "op": "input", "shape": [4]},
+            {"id": "train", "op": "linear", "features": 3},
+            {"id": "h", "op": "head", "classes": 2, "pool": "none"},
+        ]
+    )
+    with pytest.raises(TopologyError, match="node 'train'"):
+        build_model(topo)
