@@ -14,9 +14,9 @@ from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from skipsearch.cli._common import DEFAULT_STORAGE, StorageOption
 from skipsearch.errors import UserError
 from skipsearch.search import (
-    DEFAULT_STORAGE,
     STOP_GRACE,
     StudyConfig,
     counted_trials,
@@ -29,12 +29,6 @@ from skipsearch.search import (
     run_worker,
     safe_url,
 )
-
-StorageOption = Annotated[
-    str,
-    typer.Option("--storage", envvar="SKIPSEARCH_STORAGE", help="Database URL of the Optuna storage and results."),
-]
-
 
 StudyNameOption = Annotated[str, typer.Option("--study", envvar="SKIPSEARCH_STUDY", help="Name of the study.")]
 

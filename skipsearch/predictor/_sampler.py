@@ -99,8 +99,8 @@ class PredictorSampler(optuna.samplers.BaseSampler):
     def sample_relative(
         self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
     ) -> dict[str, Any]:
-        if not search_space:
-            return {}
+        if not search_space or trial.params or "fixed_params" in trial.system_attrs:
+            return {}  # a retried or enqueued trial keeps its parameters (and a retry keeps its claim)
         complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.values]
         if len(complete) < self._n_startup:
             return {}  # warm-up: every parameter comes from the random sampler
@@ -227,15 +227,15 @@ class PredictorSampler(optuna.samplers.BaseSampler):
             self._hash_cache[key] = self._decode(params).hash
         return self._hash_cache[key]
 
-    def _trial_hash(self, t: FrozenTrial) -> str | None:
-        """The topology hash a trial evaluates (or will): its claim, its recorded hash, or its parameters'."""
-        claimed = t.system_attrs.get(CLAIM_ATTR) or t.user_attrs.get("hash")
-        if claimed:
-            return str(claimed)
-        return self._hash(t.params) if self._complete_params(t.params) else None
+    def _trial_hashes(self, t: FrozenTrial) -> set[str]:
+        """The topology hashes a trial evaluates or will: its claim, its recorded hash, its parameters'."""
+        out = {str(h) for h in (t.system_attrs.get(CLAIM_ATTR), t.user_attrs.get("hash")) if h}
+        if self._complete_params(t.params):
+            out.add(self._hash(t.params))
+        return out
 
     def _taken_hashes(self, study: optuna.Study, own_number: int) -> set[str]:
-        return {h for t in study.get_trials(deepcopy=False) if t.number != own_number and (h := self._trial_hash(t))}
+        return {h for t in study.get_trials(deepcopy=False) if t.number != own_number for h in self._trial_hashes(t)}
 
     def _claim(self, study: optuna.Study, trial: FrozenTrial, topo_hash: str) -> bool:
         """Claims ``topo_hash`` for ``trial``; False (claim withdrawn) when another trial holds it.
@@ -245,7 +245,7 @@ class PredictorSampler(optuna.samplers.BaseSampler):
         """
         study._storage.set_trial_system_attr(trial._trial_id, CLAIM_ATTR, topo_hash)
         others = study.get_trials(deepcopy=False)
-        if any(t.number != trial.number and self._trial_hash(t) == topo_hash for t in others):
+        if any(t.number != trial.number and topo_hash in self._trial_hashes(t) for t in others):
             study._storage.set_trial_system_attr(trial._trial_id, CLAIM_ATTR, "")
             return False
         return True
@@ -289,8 +289,9 @@ def _hv_improvements(points: np.ndarray, observed: np.ndarray, directions: list[
     span = np.where(hi > lo, hi - lo, 1.0)
     ref = np.array([lo[k] - 0.1 * span[k] if d == "max" else hi[k] + 0.1 * span[k] for k, d in enumerate(directions)])
     front = observed[front_mask(observed, directions)]
-    base = hypervolume(front, ref, directions)
-    return np.array([hypervolume(np.vstack([front, p]), ref, directions) - base for p in points])
+    ref_point = ref.tolist()
+    base = hypervolume(front, ref_point, directions)
+    return np.array([hypervolume(np.vstack([front, p]), ref_point, directions) - base for p in points])
 
 
 def _standardised_sum(points: np.ndarray, observed: np.ndarray, directions: list[str]) -> np.ndarray:

@@ -128,7 +128,7 @@ def fit_predictor(
     return Predictor(model, tuple(outputs), mean, scale, config)
 
 
-def rank_scores(predicted: Sequence[float], actual: Sequence[float]) -> dict[str, float]:
+def rank_scores(predicted: Sequence[float] | np.ndarray, actual: Sequence[float] | np.ndarray) -> dict[str, float]:
     """Kendall tau and Spearman rho between predicted and actual values."""
     tau = stats.kendalltau(predicted, actual).statistic
     rho = stats.spearmanr(predicted, actual).statistic

@@ -10,7 +10,6 @@ from skipsearch.search._recover import RecoveryReport, migrate_storage, recover_
 from skipsearch.search._space import Candidate, SearchSpace
 from skipsearch.search._storage import (
     CONNECTIONS_PER_WORKER,
-    DEFAULT_STORAGE,
     check_url,
     is_connection_error,
     open_storage,
@@ -34,7 +33,6 @@ __all__ = [
     "ARTIFACT_DIR_ENV",
     "CONFIG_ATTR",
     "CONNECTIONS_PER_WORKER",
-    "DEFAULT_STORAGE",
     "INTERRUPTED_ATTR",
     "METRIC_ATTRS",
     "STOP_GRACE",

@@ -16,8 +16,6 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
 from skipsearch.errors import UserError
 
-DEFAULT_STORAGE = "sqlite:///skipsearch.db"
-
 _logger = logging.getLogger("skipsearch.storage")
 
 T = TypeVar("T")

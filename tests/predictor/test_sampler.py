@@ -49,6 +49,23 @@ def test_proposes_valid_unseen_params() -> None:
         assert all(t.params[name] in dists[name].choices for name in dists)
 
 
+def test_enqueued_trials_keep_their_params() -> None:
+    space = _space()
+    dists = {c.param: CategoricalDistribution(c.choices) for c in space.candidates}
+    sampler = PredictorSampler(space.topology_from_params, dists, n_startup_trials=2, n_candidates=20, fit_config=FAST)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+
+    def objective(trial: optuna.Trial) -> float:
+        return float(len([e for e in space.sample(trial).skips if e.active]))
+
+    study.optimize(objective, n_trials=2)
+    wanted = {name: dist.choices[-1] for name, dist in dists.items()}
+    study.enqueue_trial(wanted)
+    study.optimize(objective, n_trials=1)
+    last = study.trials[-1]
+    assert last.params == wanted and CLAIM_ATTR not in last.system_attrs
+
+
 def test_study_file_builds_the_sampler() -> None:
     data = {
         "name": "p",
