@@ -13,7 +13,8 @@ at 3N, and is not below TPE and NSGA-II at N. Random therefore runs 3N trials, t
 Part 1 (``--tau``) measures the predictor itself: train on 100 random topologies, Kendall tau and
 Spearman on 100 held-out ones.
 
-    python bench/search_efficiency.py                   # 3 seeds, N=20: ~15-30 minutes on 2 cores
+    python bench/search_efficiency.py                   # 5 seeds, N=20: ~10-20 minutes on 2 busy cores
+    python bench/search_efficiency.py --tau             # + predictor quality: ~3 minutes more
     python bench/search_efficiency.py --seeds 0 --trials 10 --epochs 3   # smoke run
 """
 
@@ -162,7 +163,7 @@ def plot(summary: dict[str, Any], n: int, path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--trials", type=int, default=20, help="N: the budget of tpe, nsga2, predictor (random: 3N)")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--depth", type=int, default=6)
