@@ -12,25 +12,9 @@ import sys
 import pytest
 from results_helpers import brute_ranks, random_record, random_topology
 
-from skipsearch.cli import main
 from skipsearch.results import connect, evaluations, record_evaluations
 
 ROW_KEYS = {"study", "trial_number", "hash", "state", "accuracy", "test_accuracy", "params", "macs", "latency_ms"}
-
-
-def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
-    """Runs the real entry point in-process; returns (exit code, stdout, stderr)."""
-    old = sys.argv
-    sys.argv = ["skipsearch", *args]
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        sys.argv = old
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(scope="module")
@@ -45,25 +29,25 @@ def storage(tmp_path_factory) -> str:
     return url
 
 
-def test_results_json_lists_every_row(storage, capsys) -> None:
-    code, out, err = run_cli(["results", "--storage", storage, "--format", "json"], capsys)
+def test_results_json_lists_every_row(storage, cli) -> None:
+    code, out, err = cli(["results", "--storage", storage, "--format", "json"])
     assert code == 0, err
     rows = json.loads(out)
     assert len(rows) == 240 and set(rows[0]) >= ROW_KEYS
     assert {r["state"] for r in rows} == {"COMPLETE", "PRUNED", "FAIL"}
 
 
-def test_results_filters_sorts_and_limits(storage, capsys) -> None:
+def test_results_filters_sorts_and_limits(storage, cli) -> None:
     args = ["results", "--storage", storage, "--study", "b", "--where", "state=COMPLETE", "--where", "kind=add"]
-    code, out, err = run_cli([*args, "--sort", "macs", "--limit", "5", "--format", "csv"], capsys)
+    code, out, err = cli([*args, "--sort", "macs", "--limit", "5", "--format", "csv"])
     assert code == 0, err
     rows = list(csv.DictReader(io.StringIO(out)))
     assert len(rows) == 5 and {r["study"] for r in rows} == {"b"} and {r["state"] for r in rows} == {"COMPLETE"}
     assert [int(r["macs"]) for r in rows] == sorted(int(r["macs"]) for r in rows)
 
 
-def test_results_table(storage, capsys) -> None:
-    code, out, _ = run_cli(["results", "--storage", storage, "--limit", "3"], capsys)
+def test_results_table(storage, cli) -> None:
+    code, out, _ = cli(["results", "--storage", storage, "--limit", "3"])
     assert code == 0
     assert "trial" in out and "accuracy" in out and out.count("\n") >= 5
 
@@ -72,9 +56,9 @@ def test_results_table(storage, capsys) -> None:
     "objectives",
     ["accuracy:max,macs:min", "accuracy:max,macs:min,latency_ms:min", "test_accuracy:max,params:min,latency_ms:min"],
 )
-def test_pareto_json_is_exactly_the_non_dominated_rows(storage, capsys, objectives: str) -> None:
+def test_pareto_json_is_exactly_the_non_dominated_rows(storage, cli, objectives: str) -> None:
     args = ["pareto", "--storage", storage, "--study", "a", "--study", "b", "--objectives", objectives]
-    code, out, err = run_cli([*args, "--format", "json"], capsys)
+    code, out, err = cli([*args, "--format", "json"])
     assert code == 0, err
     rows = json.loads(out)
     assert rows and set(rows[0]) >= ROW_KEYS
@@ -90,19 +74,19 @@ def test_pareto_json_is_exactly_the_non_dominated_rows(storage, capsys, objectiv
     assert set(got) == expected
 
 
-def test_pareto_table_footer_summary_and_plots(storage, capsys, tmp_path) -> None:
-    code, out, err = run_cli(["pareto", "--storage", storage, "--study", "a"], capsys)
+def test_pareto_table_footer_summary_and_plots(storage, cli, tmp_path) -> None:
+    code, out, err = cli(["pareto", "--storage", storage, "--study", "a"])
     assert code == 0, err
     assert "hypervolume" in out and "reference point accuracy=" in out
     png, html = tmp_path / "front.png", tmp_path / "front.html"
-    code, out, err = run_cli(["pareto", "--storage", storage, "--study", "a", "--summary", "--plot", str(png)], capsys)
+    code, out, err = cli(["pareto", "--storage", storage, "--study", "a", "--summary", "--plot", str(png)])
     assert code == 0, err
     summary = json.loads(out)
     assert summary["front_size"] >= 1 and summary["hypervolume"] > 0
     assert set(summary["reference_point"]) == {"accuracy", "macs"}
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     args = ["pareto", "--storage", storage, "--study", "a", "--format", "csv", "--plot", str(html)]
-    code, _, err = run_cli(args, capsys)
+    code, _, err = cli(args)
     assert code == 0, err
     text = html.read_text()
     assert "Pareto front" in text and "<script src=" not in text  # offline: plotly.js is inlined
@@ -121,8 +105,8 @@ def test_pareto_table_footer_summary_and_plots(storage, capsys, tmp_path) -> Non
         "sleep(5)>0",
     ],
 )
-def test_where_injection_is_rejected_with_exit_2_and_one_line(storage, capsys, where: str) -> None:
-    code, out, err = run_cli(["results", "--storage", storage, "--where", where], capsys)
+def test_where_injection_is_rejected_with_exit_2_and_one_line(storage, cli, where: str) -> None:
+    code, out, err = cli(["results", "--storage", storage, "--where", where])
     assert code == 2 and out == ""
     assert err.startswith("error: --where") and err.count("\n") == 1
 
@@ -138,14 +122,14 @@ def test_where_injection_is_rejected_with_exit_2_and_one_line(storage, capsys, w
         (["results", "--sort", "nope"], "--sort 'nope'"),
     ],
 )
-def test_bad_input_is_one_line(storage, capsys, args: list[str], message: str) -> None:
-    code, _, err = run_cli([*args, "--storage", storage], capsys)
+def test_bad_input_is_one_line(storage, cli, args: list[str], message: str) -> None:
+    code, _, err = cli([*args, "--storage", storage])
     assert code == 2 and message in err and err.count("\n") == 1
 
 
-def test_missing_database_file_is_not_created(tmp_path, capsys) -> None:
+def test_missing_database_file_is_not_created(tmp_path, cli) -> None:
     path = tmp_path / "typo.db"
-    code, _, err = run_cli(["results", "--storage", f"sqlite:///{path}"], capsys)
+    code, _, err = cli(["results", "--storage", f"sqlite:///{path}"])
     assert code == 2 and "no results database" in err and not path.exists()
 
 

@@ -3,33 +3,14 @@
 from __future__ import annotations
 
 import json
-import sys
 
-from skipsearch.cli import main
 from skipsearch.topology import families, save_topology
 
 
-def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
-    """Runs the real entry point in-process; returns (exit code, stdout, stderr)."""
-    old = sys.argv
-    sys.argv = ["skipsearch", *args]
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        sys.argv = old
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def test_train_json_on_a_tiny_budget(tmp_path, capsys) -> None:
+def test_train_json_on_a_tiny_budget(tmp_path, cli) -> None:
     path = tmp_path / "tiny.json"
     save_topology(families.mlp(40, [16, 16], 10, name="tiny"), path)
-    code, out, err = run_cli(
-        ["train", str(path), "--task", "mnist1d", "--epochs", "1", "--seed", "3", "--json"], capsys
-    )
+    code, out, err = cli(["train", str(path), "--task", "mnist1d", "--epochs", "1", "--seed", "3", "--json"])
     assert code == 0, err
     info = json.loads(out)
     assert info["topology"] == "tiny" and info["task"] == "mnist1d" and info["metric"] == "accuracy"
@@ -39,18 +20,18 @@ def test_train_json_on_a_tiny_budget(tmp_path, capsys) -> None:
     assert info["macs"] > 0 and info["train_seconds"] > 0 and info["config"]["epochs"] == 1
 
 
-def test_train_prints_a_summary(capsys) -> None:
-    code, out, err = run_cli(["train", "mlp-deep", "--task", "mnist1d", "--epochs", "1", "--lr", "0.01"], capsys)
+def test_train_prints_a_summary(cli) -> None:
+    code, out, err = cli(["train", "mlp-deep", "--task", "mnist1d", "--epochs", "1", "--lr", "0.01"])
     assert code == 0, err
     assert "mlp-deep on mnist1d" in out and "test accuracy" in out and "params" in out
 
 
-def test_unknown_task_is_one_line_and_exit_2(capsys) -> None:
-    code, out, err = run_cli(["train", "mlp-deep", "--task", "imagenet"], capsys)
+def test_unknown_task_is_one_line_and_exit_2(cli) -> None:
+    code, out, err = cli(["train", "mlp-deep", "--task", "imagenet"])
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and err.startswith("error: unknown task 'imagenet'")
 
 
-def test_bad_flag_value_is_one_line_and_exit_2(capsys) -> None:
-    code, _, err = run_cli(["train", "mlp-deep", "--task", "mnist1d", "--epochs", "0"], capsys)
+def test_bad_flag_value_is_one_line_and_exit_2(cli) -> None:
+    code, _, err = cli(["train", "mlp-deep", "--task", "mnist1d", "--epochs", "0"])
     assert code == 2 and err.count("\n") == 1 and "--epochs" in err
