@@ -1,44 +1,51 @@
 """Search efficiency: hypervolume per trial of random, TPE, NSGA-II and the predictor sampler.
 
-One reduced but real mnist1d skip space (a 6-layer tanh MLP of width 32, candidate edges up to span
-2, choices off/add/scalar/concat; every trial really trains, ``--epochs`` epochs on one thread) and
-objectives (accuracy max, MACs min). Each sampler runs on a fresh in-memory study per seed with the
-study objective (dedupe on, early stopping off so that every trial is COMPLETE). The hypervolume
-after k trials uses one fixed reference point (accuracy 0, 1.1 x the largest MACs in the space)
-and is normalised by the reference box. All samplers start with the same number of random trials.
+The space, task and training of ``studies/mnist1d-deep-skips.yaml``: a 12-layer tanh MLP of width 32
+trained with plain SGD, candidate skip edges up to span 2 (off/add/concat); every trial really
+trains, ``--epochs`` epochs on one thread. Objectives accuracy max, MACs min. Each sampler runs on
+a fresh in-memory study per seed with the study objective (dedupe on, early stopping off so that
+every trial is COMPLETE). The hypervolume after k trials uses one fixed reference point (accuracy
+0, 1.1 x the largest MACs in the space) and is normalised by the reference box. All samplers start
+with the same number of random trials.
 
 The done-when bound: the predictor at N trials reaches the median hypervolume that random reaches
 at 3N, and is not below TPE and NSGA-II at N. Random therefore runs 3N trials, the others N.
 
-Part 1 (``--tau``) measures the predictor itself: train on 100 random topologies, Kendall tau and
+``--tau`` also measures the predictor itself: train on 100 random topologies, Kendall tau and
 Spearman on 100 held-out ones.
 
-    python bench/search_efficiency.py                   # 5 seeds, N=20: ~10-20 minutes on 2 busy cores
-    python bench/search_efficiency.py --tau             # + predictor quality: ~3 minutes more
+    python bench/search_efficiency.py                   # 5 seeds, N=20
+    python bench/search_efficiency.py --tau             # + predictor quality (200 trainings)
     python bench/search_efficiency.py --seeds 0 --trials 10 --epochs 3   # smoke run
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import multiprocessing
 import random
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import optuna
 import torch
+import yaml
 from optuna.trial import TrialState
 
 from skipsearch.nn import build_model, model_cost
 from skipsearch.predictor import evaluate_predictor, fit_predictor
 from skipsearch.results import front_mask, hypervolume
-from skipsearch.search import Objective, SearchSpace, TrialFailed, make_sampler, parse_study_config
-from skipsearch.tasks import load_task, train_model
+from skipsearch.search import Objective, SearchSpace, StudyConfig, TrialFailed, make_sampler, parse_study_config
+from skipsearch.tasks import TaskData, load_task, train_model
+from skipsearch.topology import Topology
 
 ROOT = Path(__file__).resolve().parents[1]
+STUDY = ROOT / "studies" / "mnist1d-deep-skips.yaml"
 RESULTS = ROOT / "bench" / "results" / "search_efficiency.json"
 PLOT = ROOT / "docs" / "search_efficiency.png"
 SAMPLERS = ("random", "tpe", "nsga2", "predictor")
@@ -46,28 +53,24 @@ STARTUP = 8
 """Random trials before each model-based sampler takes over (the same for all)."""
 
 
-def study_data(sampler: str, seed: int, epochs: int, trials: int, depth: int) -> dict[str, Any]:
+def study_config(sampler: str, seed: int, epochs: int, trials: int) -> StudyConfig:
+    """The space, task and training of ``studies/mnist1d-deep-skips.yaml`` with ``sampler`` and this run's budget."""
     options: dict[str, Any] = {
         "random": {},
         "tpe": {"n_startup_trials": STARTUP},
         "nsga2": {"population_size": STARTUP},
         "predictor": {"n_startup_trials": STARTUP},
     }[sampler]
-    return {
-        "name": f"eff-{sampler}-{seed}",
-        "seed": seed,
-        "task": "mnist1d",
-        "backbone": {
-            "family": "mlp",
-            "args": {"input_features": 40, "hidden": [32] * depth, "classes": 10, "act": "tanh", "residual": False},
-        },
-        "space": {"max_span": 2, "choices": ["off", "add", "scalar", "concat"]},
-        "objectives": ["accuracy:max", "macs:min"],
-        "sampler": {"name": sampler, "options": options},
-        "early_stopping": {"enabled": False},
-        "training": {"epochs": epochs, "threads": 1},
-        "trials": trials,
-    }
+    data = yaml.safe_load(STUDY.read_text(encoding="utf-8"))
+    data.update(
+        name=f"eff-{sampler}-{seed}",
+        seed=seed,
+        sampler={"name": sampler, "options": options},
+        early_stopping={"enabled": False},
+        trials=trials,
+    )
+    data["training"] = {**data["training"], "epochs": epochs, "threads": 1}
+    return parse_study_config(data, str(STUDY))
 
 
 def reference_point(space: SearchSpace) -> list[float]:
@@ -98,8 +101,10 @@ def hv_curve(trials: list[optuna.trial.FrozenTrial], ref: list[float]) -> list[f
     return out
 
 
-def run_search(sampler: str, seed: int, trials: int, epochs: int, depth: int) -> dict[str, Any]:
-    config = parse_study_config(study_data(sampler, seed, epochs, trials, depth), f"{sampler}.yaml")
+def run_search(sampler: str, seed: int, trials: int, epochs: int) -> dict[str, Any]:
+    torch.set_num_threads(1)  # in a worker process: main()'s settings do not reach it
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    config = study_config(sampler, seed, epochs, trials)
     space = SearchSpace(config.backbone.build(), config.space)
     study = optuna.create_study(directions=["maximize", "minimize"], sampler=make_sampler(config))
     start = time.perf_counter()
@@ -111,18 +116,32 @@ def run_search(sampler: str, seed: int, trials: int, epochs: int, depth: int) ->
     return {"curve": hv_curve(done, ref), "seconds": seconds, "trained": len(trained), "reference_point": ref}
 
 
-def predictor_quality(epochs: int, depth: int, n: int = 200, seed: int = 0) -> dict[str, Any]:
+@functools.cache
+def _mnist1d(seed: int) -> TaskData:
+    return load_task("mnist1d", seed=seed)
+
+
+def trained_accuracy(topology_json: str, seed: int, epochs: int) -> float:
+    """Validation accuracy of one topology trained as the study's trials are (in a worker process)."""
+    torch.set_num_threads(1)
+    topology = Topology.from_json(topology_json)
+    config = study_config("random", seed, epochs, 1).train_config
+    return train_model(build_model(topology), _mnist1d(seed), config, seed=seed).val_metric
+
+
+def predictor_quality(epochs: int, jobs: int, n: int = 200, seed: int = 0) -> dict[str, Any]:
     """Kendall tau / Spearman of the predictor trained on n/2 random topologies, tested on the other n/2."""
-    config = parse_study_config(study_data("random", seed, epochs, n, depth), "tau.yaml")
+    config = study_config("random", seed, epochs, n)
     space = SearchSpace(config.backbone.build(), config.space)
-    data = load_task("mnist1d", seed=seed)
     rng = random.Random(1000 + seed)
-    seen: dict[str, Any] = {}
+    seen: dict[str, Topology] = {}
     while len(seen) < n:
         topo = space.topology_from_params({c.param: rng.choice(c.choices) for c in space.candidates})
         seen.setdefault(topo.hash, topo)
     topologies = list(seen.values())
-    accuracies = [train_model(build_model(t), data, config.train_config, seed=seed).val_metric for t in topologies]
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        texts = [t.to_json() for t in topologies]
+        accuracies = list(pool.map(trained_accuracy, texts, [seed] * n, [epochs] * n))
     half = n // 2
     predictor = fit_predictor(topologies[:half], np.array(accuracies[:half]))
     scores = evaluate_predictor(predictor, topologies[half:], np.array(accuracies[half:]))["accuracy"]
@@ -154,7 +173,7 @@ def plot(summary: dict[str, Any], n: int, path: Path) -> None:
     ax.axvline(n, color="grey", lw=0.8, ls="--")
     ax.set_xlabel("trials")
     ax.set_ylabel("hypervolume (median over seeds, normalised)")
-    ax.set_title("mnist1d skip space: accuracy max, MACs min")
+    ax.set_title("studies/mnist1d-deep-skips.yaml: accuracy max, MACs min")
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -166,7 +185,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--trials", type=int, default=20, help="N: the budget of tpe, nsga2, predictor (random: 3N)")
     parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--depth", type=int, default=6)
+    parser.add_argument("--jobs", type=int, default=2, help="searches run side by side (one thread each)")
     parser.add_argument("--tau", action="store_true", help="also measure Kendall tau on 100 + 100 topologies")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--plot", type=Path, default=PLOT)
@@ -175,10 +194,13 @@ def main() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     runs: dict[str, list[list[float]]] = {name: [] for name in SAMPLERS}
     details = []
-    for seed in args.seeds:
-        for name in SAMPLERS:
-            budget = 3 * args.trials if name == "random" else args.trials
-            result = run_search(name, seed, budget, args.epochs, args.depth)
+    budget = {name: 3 * args.trials if name == "random" else args.trials for name in SAMPLERS}
+    jobs = [(name, seed, budget[name]) for seed in args.seeds for name in SAMPLERS]
+    # every search is seeded and single-threaded: running them side by side changes timings, not results
+    with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(run_search, name, seed, trials, args.epochs) for name, seed, trials in jobs]
+        for (name, seed, _), future in zip(jobs, futures, strict=True):
+            result = future.result()
             runs[name].append(result["curve"])
             details.append({"sampler": name, "seed": seed, **{k: v for k, v in result.items() if k != "curve"}})
             print(f"seed {seed} {name:9s} hv@end={result['curve'][-1]:.4f} {result['seconds']:.0f}s", flush=True)
@@ -192,7 +214,7 @@ def main() -> None:
         "curves": runs,
     }
     if args.tau:
-        out["predictor_quality"] = predictor_quality(args.epochs, args.depth)
+        out["predictor_quality"] = predictor_quality(args.epochs, args.jobs)
         print("predictor quality:", out["predictor_quality"], flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")

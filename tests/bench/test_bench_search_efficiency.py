@@ -16,7 +16,7 @@ SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "search_efficiency.py"
 @pytest.mark.slow
 def test_tiny_run_writes_report_and_plot(tmp_path: Path) -> None:
     out, plot = tmp_path / "r.json", tmp_path / "p.png"
-    cmd = [sys.executable, str(SCRIPT), "--seeds", "0", "--trials", "9", "--epochs", "1", "--depth", "3"]
+    cmd = [sys.executable, str(SCRIPT), "--seeds", "0", "--trials", "9", "--epochs", "1"]
     done = subprocess.run(
         [*cmd, "--out", str(out), "--plot", str(plot)], capture_output=True, text=True, timeout=300, check=False
     )
