@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import warnings
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import optuna
@@ -16,19 +16,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from skipsearch.cli._common import DEFAULT_STORAGE, StorageOption
 from skipsearch.errors import UserError
-from skipsearch.search import (
-    STOP_GRACE,
-    StudyConfig,
-    counted_trials,
-    create_study,
-    default_worker_index,
-    load_study_config,
-    migrate_storage,
-    recover_study,
-    run_local_workers,
-    run_worker,
-    safe_url,
-)
+
+if TYPE_CHECKING:
+    from skipsearch.search import StudyConfig
+
+# skipsearch.search (and with it torch) is imported inside the commands that run studies, so that
+# the other commands, and --help, start without loading torch.
 
 StudyNameOption = Annotated[str, typer.Option("--study", envvar="SKIPSEARCH_STUDY", help="Name of the study.")]
 
@@ -50,6 +43,8 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", help="Log lines instead of a live progress bar.")] = False,
 ) -> None:
     """Create (or resume) a study from a study file and run it; print its Pareto front."""
+    from skipsearch.search import create_study, load_study_config, run_local_workers, run_worker, safe_url
+
     config = load_study_config(study_file)
     _set_logging(quiet)
     created = create_study(config, storage, study)
@@ -84,13 +79,14 @@ def worker(
         int | None, typer.Option(min=1, help="Stop after this worker ran N trials (e.g. a batch job's share).")
     ] = None,
     stop_grace: Annotated[
-        float,
+        float | None,
         typer.Option(
             min=0,
             envvar="SKIPSEARCH_STOP_GRACE",
-            help="On SIGTERM, seconds the running trial may take to finish before it is failed and re-queued.",
+            help="On SIGTERM, seconds the running trial may take to finish before it is failed and re-queued "
+            "(default: 30).",
         ),
-    ] = STOP_GRACE,
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="Log lines instead of a live progress bar.")] = False,
 ) -> None:
     """Join a running study from any machine (workers share only the storage).
@@ -98,6 +94,8 @@ def worker(
     SIGTERM stops the worker cleanly: the running trial finishes (or is re-queued after
     --stop-grace seconds) and the worker exits with code 0.
     """
+    from skipsearch.search import STOP_GRACE, default_worker_index, run_worker
+
     _set_logging(quiet)
     run_worker(
         storage,
@@ -106,7 +104,7 @@ def worker(
         timeout=timeout,
         worker_index=default_worker_index() if worker_index is None else worker_index,
         max_trials=max_trials,
-        stop_grace=stop_grace,
+        stop_grace=STOP_GRACE if stop_grace is None else stop_grace,
     )
 
 
@@ -121,6 +119,8 @@ def recover(
 
     For when every worker died: running workers do this by themselves.
     """
+    from skipsearch.search import recover_study
+
     _set_logging(True)
     report = recover_study(storage, study, wait=wait)
     console = Console()
@@ -147,6 +147,8 @@ def migrate(
 
     Run it before starting many workers on a fresh database (the compose ``migrate`` service).
     """
+    from skipsearch.search import load_study_config, migrate_storage, safe_url
+
     _set_logging(True)
     config = load_study_config(study_file) if study_file is not None else None
     name = migrate_storage(storage, config, study if config is not None else None)
@@ -178,6 +180,8 @@ class _progress:
         return self
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial | None) -> None:
+        from skipsearch.search import counted_trials
+
         if self.bar is None:
             return
         trials = study.get_trials(deepcopy=False)
