@@ -16,7 +16,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from skipsearch.nn import build_model, cpu_threads
+from skipsearch.nn import build_model, cpu_threads, model_topology
 from skipsearch.tasks import (
     TaskData,
     TrainConfig,
@@ -57,7 +57,7 @@ class GradientFlow:
 
 def measure_flow(model: nn.Module, x: Tensor, y: Tensor, stage: str, accuracy: float | None = None) -> GradientFlow:
     """The :class:`GradientFlow` of ``model`` (built by :func:`skipsearch.nn.build_model`) on one batch."""
-    topology: Topology = model.meta["topology"]
+    topology = model_topology(model)
     norms, loss = gradient_norms(model, x, y)
     if not norms:
         return GradientFlow(topology.name, topology.hash, stage, {}, "", "", 1.0, "healthy", loss, accuracy)

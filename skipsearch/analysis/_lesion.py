@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from skipsearch.nn import build_model
+from skipsearch.nn import build_model, model_topology
 from skipsearch.tasks import evaluate
 from skipsearch.topology import OPS, SkipEdge, Topology
 
@@ -101,17 +101,17 @@ def lesion_mode(topology: Topology, node_id: str) -> tuple[str | None, str]:
 
 def lesioned_model(model: nn.Module, node_id: str, mode: str) -> nn.Module:
     """A copy of ``model`` with block ``node_id`` deleted in the given mode."""
-    topology: Topology = model.meta["topology"]
+    topology = model_topology(model)
     lesioned = copy.deepcopy(model)
     body = ZeroBody(topology.shapes[node_id]) if mode == "drop-branch" else nn.Identity()
     # The holder's properties read _modules live, so the generated forward picks the new module up.
-    lesioned.blocks._modules[node_id] = body
+    lesioned.get_submodule("blocks")._modules[node_id] = body
     return lesioned
 
 
 def without_edge(model: nn.Module, edge: SkipEdge) -> nn.Module:
     """``model`` rebuilt without the additive skip ``edge``, every other weight copied."""
-    topology: Topology = model.meta["topology"]
+    topology = model_topology(model)
     reduced = topology.with_skips([e for e in topology.skips if (e.src, e.dst) != (edge.src, edge.dst)])
     rebuilt = build_model(reduced)
     rebuilt.load_state_dict(model.state_dict(), strict=False)
@@ -121,7 +121,7 @@ def without_edge(model: nn.Module, edge: SkipEdge) -> nn.Module:
 def lesion_study(model: nn.Module, x: Tensor, y: Tensor, metric: str = "accuracy", edges: bool = True) -> Lesion:
     """Deletes every deletable block (and, with ``edges``, every additive skip edge) of the
     trained ``model`` in turn and evaluates it on ``(x, y)``."""
-    topology: Topology = model.meta["topology"]
+    topology = model_topology(model)
     baseline, _ = evaluate(model, x, y, metric)
     rows: list[LesionRow] = []
     skipped: dict[str, str] = {}

@@ -28,6 +28,7 @@ from torch.nn import functional as F
 
 from skipsearch.nn import (
     ACTIVATION_FUNCTIONS,  # the same post activations the compiled model uses
+    model_topology,
     skip_name,
 )
 from skipsearch.topology import OPS, Topology, node_path_distributions
@@ -67,10 +68,10 @@ def routed_forward(model: nn.Module, x: Tensor, route: Route | None = None) -> T
 
     Without a route this is the plain forward pass of the compiled model (a test checks that).
     """
-    topology: Topology = model.meta["topology"]
-    blocks = model.blocks._modules
+    topology = model_topology(model)
+    blocks = dict(model.get_submodule("blocks").named_children())
     holder = getattr(model, "skips", None)  # fx leaves it out when no edge needs a module
-    skips = holder._modules if holder is not None else {}
+    skips = dict(holder.named_children()) if holder is not None else {}
     out: dict[str, Tensor] = {topology.nodes[0].id: x}
 
     def keep(node_id: str, mode: str, src: str | None) -> bool:
@@ -144,7 +145,7 @@ def path_gradients(
     For every length with paths, ``samples`` paths are drawn uniformly and the gradient norm at the
     input is averaged (deterministic for a given ``seed``).
     """
-    topology: Topology = model.meta["topology"]
+    topology = model_topology(model)
     dist = node_path_distributions(topology)
     final = dist[topology.nodes[-1].id]
     rng = random.Random(seed)

@@ -14,6 +14,7 @@ import html
 import io
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -150,7 +151,7 @@ def _header(page: _Page, name: str, config: Any, frame: pd.DataFrame) -> None:
     )
 
 
-def _pareto_section(page: _Page, result: Any, objectives: list[tuple[str, str]]) -> None:
+def _pareto_section(page: _Page, result: Any, objectives: Sequence[tuple[str, str]]) -> None:
     page.add("<h2>Trade-off: the Pareto front</h2>" if len(objectives) > 1 else "<h2>The best trials</h2>")
     cand = result.candidates.sort_values("trial_number")
     (x_name, _), *rest = objectives
@@ -189,7 +190,7 @@ def _pareto_section(page: _Page, result: Any, objectives: list[tuple[str, str]])
     page.add(_frame_table(result.front[[c for c in dict.fromkeys(columns) if c in result.front.columns]]))
 
 
-def _progress(result: Any, objectives: list[tuple[str, str]]) -> tuple[list[int], list[float]]:
+def _progress(result: Any, objectives: Sequence[tuple[str, str]]) -> tuple[list[int], list[float]]:
     from skipsearch.results import front_mask, hypervolume
 
     cand = result.candidates.sort_values("trial_number")
@@ -222,7 +223,7 @@ def _best_topologies(engine: Any, front: pd.DataFrame, top: int) -> list[Topolog
 
 
 def _topology_section(
-    page: _Page, best: list[Topology], front: pd.DataFrame, objectives: list[tuple[str, str]]
+    page: _Page, best: list[Topology], front: pd.DataFrame, objectives: Sequence[tuple[str, str]]
 ) -> None:
     page.add("<h2>The best topologies</h2>")
     page.add(
@@ -391,7 +392,8 @@ def _fmt(value: Any) -> str:
     if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return "-"
     if isinstance(value, float | np.floating):
-        return f"{value:,.4g}" if abs(value) < 1e6 else f"{value:,.0f}"
+        number = float(value)
+        return f"{number:,.4g}" if abs(number) < 1e6 else f"{number:,.0f}"
     if isinstance(value, int | np.integer):
         return f"{value:,}"
     return str(value)

@@ -106,9 +106,9 @@ def open_results(storage: str) -> Engine:
         url = make_url(storage)
     except Exception:
         url = None  # connect() words the error
-    is_file = url is not None and url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
-    if is_file and not Path(url.database).exists():  # type: ignore[union-attr,arg-type]
-        raise UserError(f"no results database at {url.database!r} (give --storage or SKIPSEARCH_STORAGE)")
+    database = url.database if url is not None and url.get_backend_name() == "sqlite" else None
+    if database and database != ":memory:" and not Path(database).exists():
+        raise UserError(f"no results database at {database!r} (give --storage or SKIPSEARCH_STORAGE)")
     return connect(storage)
 
 

@@ -130,6 +130,19 @@ def build_model(topology: Topology) -> fx.GraphModule:
     return model
 
 
+def model_topology(model: nn.Module) -> Topology:
+    """The topology ``model`` was built from (:func:`build_model` keeps it in ``model.meta``)."""
+    topology = getattr(model, "meta", {}).get("topology")
+    if not isinstance(topology, Topology):
+        raise TypeError(f"a {type(model).__name__} not built by skipsearch.build_model has no topology")
+    return topology
+
+
+def model_block(model: nn.Module, node_id: str) -> nn.Module:
+    """The module of block ``node_id`` (``model.blocks.<node_id>``)."""
+    return model.get_submodule(f"blocks.{node_id}")
+
+
 def _class_name(name: str) -> str:
     words = "".join(c if c.isalnum() else " " for c in name).split()
     text = "".join(w[:1].upper() + w[1:] for w in words) or "Topology"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import fx, nn
 
-from skipsearch.nn._compile import build_model, skip_name
+from skipsearch.nn._compile import build_model, model_topology, skip_name
 from skipsearch.nn._skips import SwitchSkip
 from skipsearch.topology import SkipEdge, Topology
 
@@ -26,7 +26,7 @@ def resolve_switches(model: fx.GraphModule, threshold: float = 0.5) -> tuple[Top
     model); one at or above it becomes a ``scalar`` edge fixed at the gate's value, so the new
     model computes what the trained one did, minus the removed edges. Weights are carried over.
     """
-    topology: Topology = model.meta["topology"]
+    topology = model_topology(model)
     states = switch_states(model)
     skips: list[SkipEdge] = []
     for edge in topology.skips:
