@@ -3,34 +3,19 @@
 from __future__ import annotations
 
 import os
-import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
+from cli_runner import Invoke, invoke
 
 POSTGRES_ENV = "SKIPSEARCH_TEST_POSTGRES_URL"
 
 
 @pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]) -> Callable[[list[str]], tuple[int, str, str]]:
-    """Runs the real ``skipsearch`` entry point in-process: ``cli(args) -> (exit code, stdout, stderr)``."""
-    from skipsearch.cli import main
-
-    def run(args: list[str]) -> tuple[int, str, str]:
-        old = sys.argv
-        sys.argv = ["skipsearch", *args]
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        finally:
-            sys.argv = old
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
+def cli() -> Invoke:
+    """The real ``skipsearch`` entry point in-process: ``cli(args) -> (exit code, stdout, stderr)``."""
+    return invoke
 
 
 @pytest.fixture

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-
-import pytest
 
 from skipsearch.topology import Topology, families
 
@@ -40,18 +37,6 @@ def mixed_mlp() -> Topology:
         {"src": "x", "dst": "h2", "kind": "scalar", "align": "project", "init": 0.5},
     ]
     return Topology.create(list(base.nodes), skips, name="mlp-mixed")
-
-
-def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """Runs ``skipsearch ARGS`` in this process (as the entry point does); returns code, stdout, stderr."""
-    from skipsearch.cli import main
-
-    monkeypatch.setattr(sys, "argv", ["skipsearch", *args])
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    out, err = capsys.readouterr()
-    return int(exit_info.value.code or 0), out, err
 
 
 def assert_one_line_error(code: int, err: str, *fragments: str) -> None:

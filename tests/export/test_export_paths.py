@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from export_helpers import assert_one_line_error, files_under, run_cli
+from cli_runner import Invoke
+from export_helpers import assert_one_line_error, files_under
 
 from skipsearch.errors import UserError
 from skipsearch.export import OutputDir, export_topology, resolve_output, slug
@@ -85,12 +86,10 @@ def test_cli_refuses_a_climbing_output_with_one_line(tmp_path: Path) -> None:
     assert not (tmp_path / "x").exists() and list(tmp_path.rglob("*.json")) == []
 
 
-def test_cli_writes_a_preset_in_each_plain_format(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_cli_writes_a_preset_in_each_plain_format(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Invoke) -> None:
     monkeypatch.chdir(tmp_path)
     for fmt in ("json", "graphml", "pytorch"):
-        code, out, err = run_cli(monkeypatch, capsys, "export", "mlp-deep-plain", "--format", fmt, "--output", "o")
+        code, out, err = cli(["export", "mlp-deep-plain", "--format", fmt, "--output", "o"])
         assert code == 0, err
         assert "wrote o" + os.sep in out
     assert files_under(tmp_path / "o") == {
@@ -116,11 +115,11 @@ def test_cli_writes_a_preset_in_each_plain_format(
 def test_cli_bad_input_is_one_line(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    cli: Invoke,
     args: list[str],
     fragments: list[str],
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    code, _, err = run_cli(monkeypatch, capsys, *args)
+    code, _, err = cli(args)
     assert_one_line_error(code, err, *fragments)
     assert files_under(tmp_path) == set()

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from export_helpers import TINY_STUDY, assert_one_line_error, files_under, run_cli
+from cli_runner import Invoke
+from export_helpers import TINY_STUDY, assert_one_line_error, files_under
 
 from skipsearch.export import (
     export_topology,
@@ -77,15 +78,11 @@ def _built_keys(topology) -> set[str]:
     return set(build_model(topology).state_dict())
 
 
-def test_bundle_then_reproduce(
-    study_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_bundle_then_reproduce(study_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Invoke) -> None:
     monkeypatch.chdir(tmp_path)
     name = TINY_STUDY["name"]
-    code, out, err = run_cli(
-        monkeypatch, capsys, "export", "--storage", study_url, "--study", name, "--pick", "knee",
-        "--format", "bundle", "--output", "bundles", "--json",
-    )  # fmt: skip
+    args = ["export", "--storage", study_url, "--study", name, "--pick", "knee", "--format", "bundle"]
+    code, out, err = cli([*args, "--output", "bundles", "--json"])
     assert code == 0, err
     summary = json.loads(out)
     trial = summary["selection"]["trial"]
@@ -105,17 +102,17 @@ def test_bundle_then_reproduce(
     assert report.reproduced and report.weights_max_difference == 0.0
     assert {m.name for m in report.metrics} >= {"accuracy", "test_accuracy", "loss", "params", "macs"}
 
-    code, out, err = run_cli(monkeypatch, capsys, "reproduce", str(folder), "--json")
+    code, out, err = cli(["reproduce", str(folder), "--json"])
     assert code == 0, err
     data = json.loads(out)
     assert data["reproduced"] is True and all(m["difference"] == 0 for m in data["metrics"])
-    code, out, _ = run_cli(monkeypatch, capsys, "reproduce", str(folder))
+    code, out, _ = cli(["reproduce", str(folder)])
     assert code == 0 and "reproduced within tolerance" in out and "accuracy" in out
 
     (folder / "model.pt").write_bytes(b"")  # a tampered bundle still retrains; a changed manifest shows
     manifest["metrics"]["accuracy"] += 0.5
     (folder / "manifest.json").write_text(json.dumps(manifest))
-    code, out, _ = run_cli(monkeypatch, capsys, "reproduce", str(folder), "--json")
+    code, out, _ = cli(["reproduce", str(folder), "--json"])
     data = json.loads(out)
     assert code == 1 and data["reproduced"] is False and data["problems"] == ["model.pt is unreadable (EOFError)"]
     assert [m["difference"] for m in data["metrics"] if m["name"] == "accuracy"] == [pytest.approx(-0.5)]
@@ -138,25 +135,25 @@ def test_bad_selectors_exit_2_with_one_line(
     study_url: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    cli: Invoke,
     selector: list[str],
     fragments: list[str],
 ) -> None:
     monkeypatch.chdir(tmp_path)
     args = ["export", "--storage", study_url, "--study", TINY_STUDY["name"], *selector]
-    code, _, err = run_cli(monkeypatch, capsys, *args, "--format", "json", "--output", "o")
+    code, _, err = cli([*args, "--format", "json", "--output", "o"])
     assert_one_line_error(code, err, *fragments)
     assert not (tmp_path / "o").exists()
 
 
 def test_unknown_study_and_missing_database_exit_2(
-    study_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    study_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Invoke
 ) -> None:
     monkeypatch.chdir(tmp_path)
     base = ["export", "--format", "json", "--output", "o", "--rank", "1"]
-    code, _, err = run_cli(monkeypatch, capsys, *base, "--storage", study_url, "--study", "nope")
+    code, _, err = cli([*base, "--storage", study_url, "--study", "nope"])
     assert_one_line_error(code, err, "'nope'", TINY_STUDY["name"])
-    code, _, err = run_cli(monkeypatch, capsys, *base, "--storage", "sqlite:///missing.db", "--study", "x")
+    code, _, err = cli([*base, "--storage", "sqlite:///missing.db", "--study", "x"])
     assert_one_line_error(code, err, "missing.db")
     assert files_under(tmp_path) == set()
 

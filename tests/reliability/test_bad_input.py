@@ -8,23 +8,21 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import io
 import json
 import os
 import sqlite3
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from cli_runner import invoke
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reliability_helpers import SHORT, skipsearch_command
 
-from skipsearch.cli import main
 from skipsearch.search import create_study, parse_study_config, run_worker
 from skipsearch.topology import families
 
@@ -69,25 +67,6 @@ def _inside(folder: Path) -> Iterator[None]:
         yield
     finally:
         os.chdir(before)
-
-
-def run_cli(args: list[str]) -> tuple[int, str]:
-    """``skipsearch ARGS`` in this process through ``skipsearch.cli.main`` (the console script's
-    entry point, which turns UserError into exit 2); returns (exit code, stderr). Any exception
-    other than SystemExit propagates and fails the test: that would be a traceback for the user."""
-    out, err = io.StringIO(), io.StringIO()
-    argv = sys.argv
-    sys.argv = ["skipsearch", *args]
-    code: int = 0
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                main()
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    finally:
-        sys.argv = argv
-    return code, err.getvalue()
 
 
 def _assert_clean(code: int, err: str, args: list[str]) -> None:
@@ -163,7 +142,7 @@ def test_study_files(store: tuple[Path, str], doc: Any) -> None:
     before = _snapshot(folder)
     args = ["migrate", "--study-file", str(path), "--storage", url]
     with _inside(folder):
-        code, err = run_cli(args)
+        code, _, err = invoke(args)
     _assert_clean(code, err, args)
     after = _snapshot(folder)
     assert after[:3] == before[:3] if code == 0 else after == before
@@ -176,7 +155,7 @@ def test_topology_json(store: tuple[Path, str], doc: Any) -> None:
     path = folder / "topology.json"
     path.write_text(doc if isinstance(doc, str) else json.dumps(doc), encoding="utf-8")
     args = ["describe", str(path), "--json", "--no-latency"]
-    code, err = run_cli(args)
+    code, _, err = invoke(args)
     _assert_clean(code, err, args)
 
 
@@ -207,7 +186,7 @@ def test_cli_values(store: tuple[Path, str], template: list[str], value: str) ->
     args = [value if part == "{}" else part for part in template] + ["--storage", url]
     before = _snapshot(folder)
     with _inside(folder):
-        code, err = run_cli(args)
+        code, _, err = invoke(args)
     _assert_clean(code, err, args)
     assert _snapshot(folder) == before
 
