@@ -10,30 +10,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from study_helpers import run_study, tiny_study
 from typer.testing import CliRunner
 
 from skipsearch.cli import app
-from skipsearch.search import create_study, parse_study_config, run_worker
 
-TINY = {
-    "name": "report-tiny",
-    "seed": 0,
-    "task": "mnist1d",
-    "backbone": {"family": "mlp", "args": {"input_features": 40, "hidden": [16, 16, 16], "classes": 10}},
-    "space": {"max_span": 2, "choices": ["off", "add", "concat"]},
-    "objectives": ["accuracy:max", "macs:min"],
-    "sampler": {"name": "random"},
-    "early_stopping": {"enabled": False},
-    "training": {"epochs": 1, "batch_size": 256},
-    "trials": 4,
-}
+TINY = tiny_study("report-tiny", early_stopping={"enabled": False})
 
 
 @pytest.fixture(scope="module")
 def study_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = f"sqlite:///{tmp_path_factory.mktemp('study') / 'tiny.db'}"
-    create_study(parse_study_config(TINY, "tiny.yaml"), url)
-    run_worker(url, TINY["name"])
+    run_study(url, TINY)
     return url
 
 

@@ -11,16 +11,14 @@ from collections.abc import Iterator
 
 import pytest
 from dashboard_helpers import TINY, Dashboard, FinishedStudy
+from study_helpers import run_study
 
 
 @pytest.fixture(scope="session")
 def finished_study(tmp_path_factory: pytest.TempPathFactory) -> FinishedStudy:
-    from skipsearch.search import create_study, parse_study_config, run_worker
-
     folder = tmp_path_factory.mktemp("dashboard-study")
     url = f"sqlite:///{folder / 'study.db'}"
-    study = create_study(parse_study_config(TINY, "tiny.yaml"), url)
-    run_worker(url, study.study_name)
+    study = run_study(url, TINY)
     return FinishedStudy(url, study.study_name, folder)
 
 

@@ -5,20 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-TINY = {
-    "name": "dash-tiny",
-    "seed": 5,
-    "task": "mnist1d",
-    "backbone": {
-        "family": "mlp",
-        "args": {"input_features": 40, "hidden": [16, 16, 16], "classes": 10, "residual": False},
-    },
-    "space": {"max_span": 2, "choices": ["off", "add", "concat"]},
-    "objectives": ["accuracy:max", "macs:min"],
-    "sampler": {"name": "random"},
-    "training": {"epochs": 1, "batch_size": 256},
-    "trials": 3,
-}
+from study_helpers import tiny_study
+
+TINY = tiny_study("dash-tiny", seed=5, trials=3)
 """The study of the dashboard tests: a tiny MLP, 1 epoch, 3 trials (a few seconds)."""
 
 

@@ -4,23 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from study_helpers import tiny_study
+
 from skipsearch.topology import Topology, families
 
-TINY_STUDY = {
-    "name": "tiny-export",
-    "seed": 1,
-    "task": "mnist1d",
-    "backbone": {
-        "family": "mlp",
-        "args": {"input_features": 40, "hidden": [16, 16, 16], "classes": 10, "residual": False},
-    },
-    "space": {"max_span": 2, "choices": ["off", "add", "scalar", "gated", "concat"]},
-    "objectives": ["accuracy:max", "macs:min"],
-    "sampler": {"name": "random"},
-    "training": {"epochs": 1, "batch_size": 256},
-    "trials": 4,
-    "execution": {"heartbeat_interval": 2, "grace_period": 10},
-}
+TINY_STUDY = tiny_study(
+    "tiny-export",
+    seed=1,
+    space={"max_span": 2, "choices": ["off", "add", "scalar", "gated", "concat"]},
+    execution={"heartbeat_interval": 2, "grace_period": 10},
+)
 """Four one-epoch trials of a 3-layer MLP: about 10 s on a laptop CPU."""
 
 

@@ -10,6 +10,7 @@ import pytest
 import torch
 from cli_runner import Invoke
 from export_helpers import TINY_STUDY, assert_one_line_error, files_under
+from study_helpers import run_study
 
 from skipsearch.export import (
     export_topology,
@@ -25,8 +26,7 @@ from skipsearch.search import create_study, parse_study_config, run_worker
 @pytest.fixture(scope="module")
 def study_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = f"sqlite:///{tmp_path_factory.mktemp('study') / 'study.db'}"
-    create_study(parse_study_config(TINY_STUDY, "tiny.yaml"), url)
-    run_worker(url, TINY_STUDY["name"])
+    run_study(url, TINY_STUDY)
     return url
 
 

@@ -81,13 +81,18 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("case", list(CASES))
-def test_compiled_model_computes_the_topology_semantics(case: str) -> None:
+def _built_case(case: str) -> tuple[Topology, nn.Module, torch.Tensor]:
+    """The case's topology, its model (seed 0, eval mode) and a random input batch."""
     make, n = CASES[case]
     topology = make()
     torch.manual_seed(0)
-    model = build_model(topology).eval()
-    x = torch.randn(n, *topology.input_shape)
+    return topology, build_model(topology).eval(), torch.randn(n, *topology.input_shape)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_compiled_model_computes_the_topology_semantics(case: str) -> None:
+    topology, model, x = _built_case(case)
+    n = len(x)
     with torch.no_grad():
         out = model(x)
         assert out.shape == (n, *topology.output_shape)
@@ -133,11 +138,8 @@ def test_skip_modules_are_named_src__dst() -> None:
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit is deprecated, still supported
 @pytest.mark.parametrize("case", ["every-kind", "mlp-deep"])
 def test_torchscript_script_and_trace_match(case: str) -> None:
-    make, n = CASES[case]
-    topology = make()
-    torch.manual_seed(0)
-    model = build_model(topology).eval()
-    x = torch.randn(n, *topology.input_shape)
+    topology, model, x = _built_case(case)
+    n = len(x)
     with torch.no_grad():
         expected = model(x)
         scripted = torch.jit.script(model)

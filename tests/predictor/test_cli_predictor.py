@@ -6,32 +6,21 @@ import json
 from pathlib import Path
 
 import pytest
+from study_helpers import run_study, tiny_study
 from typer.testing import CliRunner
 
 from skipsearch.cli import app
 from skipsearch.errors import UserError
 from skipsearch.predictor import dataset_from_results
 from skipsearch.results import connect
-from skipsearch.search import create_study, parse_study_config, run_worker
 
-TINY = {
-    "name": "pred-cli",
-    "task": "mnist1d",
-    "backbone": {"family": "mlp", "args": {"input_features": 40, "hidden": [16, 16, 16], "classes": 10}},
-    "space": {"max_span": 2, "choices": ["off", "add", "concat"]},
-    "objectives": ["accuracy:max", "macs:min"],
-    "sampler": {"name": "random"},
-    "early_stopping": {"enabled": False},
-    "training": {"epochs": 1, "batch_size": 256},
-    "trials": 6,
-}
+TINY = tiny_study("pred-cli", early_stopping={"enabled": False}, trials=6)
 
 
 @pytest.fixture(scope="module")
 def study_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = f"sqlite:///{tmp_path_factory.mktemp('pred') / 's.db'}"
-    create_study(parse_study_config(TINY, "tiny.yaml"), url)
-    run_worker(url, "pred-cli")
+    run_study(url, TINY)
     return url
 
 

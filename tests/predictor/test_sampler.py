@@ -6,6 +6,7 @@ import optuna
 import pytest
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState
+from study_helpers import tiny_study
 
 from skipsearch.errors import UserError
 from skipsearch.predictor import CLAIM_ATTR, FitConfig, PredictorSampler
@@ -88,21 +89,13 @@ def test_two_workers_on_postgres_train_no_topology_twice(postgres_url: str) -> N
     from skipsearch.search import create_study, load_study, run_local_workers
 
     fit = {"members": 2, "hidden": 16, "layers": 2, "epochs": 30}
-    data = {
-        "name": "pred2",
-        "task": "mnist1d",
-        "backbone": {
-            "family": "mlp",
-            "args": {"input_features": 40, "hidden": [16, 16, 16], "classes": 10, "residual": False},
-        },
-        "space": {"max_span": 2, "choices": ["off", "add", "concat"]},
-        "objectives": ["accuracy:max", "macs:min"],
-        "sampler": {"name": "predictor", "options": {"n_startup_trials": 4, "n_candidates": 30, "fit_config": fit}},
-        "early_stopping": {"enabled": False},
-        "training": {"epochs": 1, "batch_size": 256},
-        "trials": 12,
-        "execution": {"heartbeat_interval": 2, "grace_period": 10},
-    }
+    data = tiny_study(
+        "pred2",
+        sampler={"name": "predictor", "options": {"n_startup_trials": 4, "n_candidates": 30, "fit_config": fit}},
+        early_stopping={"enabled": False},
+        trials=12,
+        execution={"heartbeat_interval": 2, "grace_period": 10},
+    )
     study = create_study(parse_study_config(data, "pred2.yaml"), postgres_url, "pred2")
     assert run_local_workers(postgres_url, study.study_name, 2) == 0
     study, _ = load_study(postgres_url, "pred2")

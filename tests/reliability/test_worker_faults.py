@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import time
 
 import pytest
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 from reliability_helpers import SLOW, Processes, assert_nothing_lost, create, no_traceback, output, skipsearch_command
 from reliability_helpers import trials as stored_trials
 
@@ -115,37 +116,37 @@ def test_recover_after_every_worker_died(postgres_url: str, processes: Processes
     print(json.dumps({"recover_seconds": round(recovery_seconds, 1), "stale": len(stale)}))
 
 
-def test_sigterm_lets_the_trial_finish_then_exits_0(postgres_url: str, processes: Processes) -> None:
-    name = create(postgres_url, {**SLOW, "trials": 20})
-    proc = processes.worker(postgres_url, name)
+def _sigterm_mid_trial(
+    url: str, name: str, processes: Processes, *worker_args: str
+) -> tuple[subprocess.Popen[bytes], int, dict[int, FrozenTrial]]:
+    """Starts a worker, sends it SIGTERM once a trial has run a moment, and waits for its exit code 0.
+    Returns the worker, the number of the trial it was running and the stored trials by number."""
+    proc = processes.worker(url, name, *worker_args)
     victim = None
     while victim is None and proc.poll() is None:
-        victim = _running_victim(postgres_url, name, {proc.pid}, min_age=0.3)
+        victim = _running_victim(url, name, {proc.pid}, min_age=0.3)
         time.sleep(0.1)
     assert victim is not None, output(proc)
     proc.send_signal(signal.SIGTERM)
     assert processes.wait([proc], timeout=60) == [0], output(proc)
-    stored = {t.number: t for t in stored_trials(postgres_url, name)}
-    assert stored[victim[1]].state == TrialState.COMPLETE  # the running trial finished
+    return proc, victim[1], {t.number: t for t in stored_trials(url, name)}
+
+
+def test_sigterm_lets_the_trial_finish_then_exits_0(postgres_url: str, processes: Processes) -> None:
+    name = create(postgres_url, {**SLOW, "trials": 20})
+    proc, victim, stored = _sigterm_mid_trial(postgres_url, name, processes)
+    assert stored[victim].state == TrialState.COMPLETE  # the running trial finished
     assert not [t for t in stored.values() if t.state == TrialState.RUNNING]
-    assert max(stored) == victim[1]  # and no new one started
+    assert max(stored) == victim  # and no new one started
     assert no_traceback(output(proc))
 
 
 def test_sigterm_after_the_grace_period_fails_and_requeues(postgres_url: str, processes: Processes) -> None:
     name = create(postgres_url, {**SLOW, "trials": 20})
-    proc = processes.worker(postgres_url, name, "--stop-grace", "0.2")
-    victim = None
-    while victim is None and proc.poll() is None:
-        victim = _running_victim(postgres_url, name, {proc.pid}, min_age=0.3)
-        time.sleep(0.1)
-    assert victim is not None, output(proc)
-    proc.send_signal(signal.SIGTERM)
-    assert processes.wait([proc], timeout=60) == [0], output(proc)
-    stored = {t.number: t for t in stored_trials(postgres_url, name)}
-    interrupted = stored[victim[1]]
+    proc, victim, stored = _sigterm_mid_trial(postgres_url, name, processes, "--stop-grace", "0.2")
+    interrupted = stored[victim]
     assert interrupted.state == TrialState.FAIL and "SIGTERM" in interrupted.user_attrs[INTERRUPTED_ATTR]
-    retry = [t for t in stored.values() if t.system_attrs.get("retry_history", [None])[-1] == victim[1]]
+    retry = [t for t in stored.values() if t.system_attrs.get("retry_history", [None])[-1] == victim]
     assert len(retry) == 1 and retry[0].state == TrialState.WAITING and retry[0].params == interrupted.params
     assert not [t for t in stored.values() if t.state == TrialState.RUNNING]
     assert no_traceback(output(proc))

@@ -6,35 +6,23 @@ import optuna
 import pytest
 import yaml
 from optuna.trial import TrialState
+from study_helpers import run_study, tiny_study
 
-from skipsearch.search import create_study, load_study, parse_study_config, run_local_workers, run_worker
+from skipsearch.search import create_study, load_study, parse_study_config, run_local_workers
 from skipsearch.topology import Topology
 
-TINY = {
-    "name": "tiny",
-    "seed": 3,
-    "task": "mnist1d",
-    "backbone": {
-        "family": "mlp",
-        "args": {"input_features": 40, "hidden": [16, 16, 16], "classes": 10, "residual": False},
-    },
-    "space": {"max_span": 2, "choices": ["off", "add", "concat"]},
-    "objectives": ["accuracy:max", "macs:min"],
-    "sampler": {"name": "random"},
-    "training": {"epochs": 2, "batch_size": 256},
-    "trials": 6,
-    "execution": {"heartbeat_interval": 2, "grace_period": 10},
-}
-
-
-def _run(url: str, config: dict, name: str | None = None) -> optuna.Study:
-    study = create_study(parse_study_config(config, "tiny.yaml"), url, name)
-    return run_worker(url, study.study_name)
+TINY = tiny_study(
+    "tiny",
+    seed=3,
+    training={"epochs": 2, "batch_size": 256},
+    trials=6,
+    execution={"heartbeat_interval": 2, "grace_period": 10},
+)
 
 
 def test_trials_store_topology_and_metrics(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 's.db'}"
-    study = _run(url, TINY)
+    study = run_study(url, TINY)
     trials = study.get_trials(deepcopy=False)
     assert len(trials) == 6 and {t.state for t in trials} <= {TrialState.COMPLETE, TrialState.PRUNED}
     done = [t for t in trials if t.state == TrialState.COMPLETE]
@@ -50,8 +38,8 @@ def test_trials_store_topology_and_metrics(tmp_path: Path) -> None:
 
 
 def test_same_file_and_seed_give_identical_metrics(tmp_path: Path) -> None:
-    first = _run(f"sqlite:///{tmp_path / 'a.db'}", {**TINY, "trials": 3})
-    second = _run(f"sqlite:///{tmp_path / 'b.db'}", {**TINY, "trials": 3})
+    first = run_study(f"sqlite:///{tmp_path / 'a.db'}", {**TINY, "trials": 3})
+    second = run_study(f"sqlite:///{tmp_path / 'b.db'}", {**TINY, "trials": 3})
 
     def metrics(study: optuna.Study) -> list:
         return [(t.params, t.user_attrs.get("accuracy"), t.user_attrs.get("curve")) for t in study.trials]
@@ -61,7 +49,7 @@ def test_same_file_and_seed_give_identical_metrics(tmp_path: Path) -> None:
 
 def test_duplicate_topologies_reuse_metrics(tmp_path: Path) -> None:
     config = {**TINY, "space": {"edges": [{"src": "h1", "dst": "h3"}], "choices": ["off", "add"]}, "trials": 5}
-    study = _run(f"sqlite:///{tmp_path / 'd.db'}", config)
+    study = run_study(f"sqlite:///{tmp_path / 'd.db'}", config)
     reused = [t for t in study.trials if "reused_from" in t.user_attrs]
     assert reused  # only 2 distinct topologies exist in this space
     for trial in reused:
@@ -71,8 +59,8 @@ def test_duplicate_topologies_reuse_metrics(tmp_path: Path) -> None:
 
 def test_resume_and_conflicting_settings(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'r.db'}"
-    _run(url, {**TINY, "trials": 2})
-    study = _run(url, {**TINY, "trials": 4})  # same study, higher target: resumes
+    run_study(url, {**TINY, "trials": 2})
+    study = run_study(url, {**TINY, "trials": 4})  # same study, higher target: resumes
     assert len(study.trials) == 4
     from skipsearch.errors import UserError
 
@@ -82,7 +70,7 @@ def test_resume_and_conflicting_settings(tmp_path: Path) -> None:
 
 def test_diverging_trials_fail_with_reason_and_the_study_goes_on(tmp_path: Path) -> None:
     config = {**TINY, "training": {"epochs": 1, "lr": 1e12, "optimizer": "sgd"}, "trials": 3}
-    study = _run(f"sqlite:///{tmp_path / 'n.db'}", config)
+    study = run_study(f"sqlite:///{tmp_path / 'n.db'}", config)
     assert len(study.trials) == 3
     for trial in study.trials:
         assert trial.state == TrialState.FAIL
@@ -125,10 +113,10 @@ def test_gradient_flow_is_recorded_when_the_study_asks(tmp_path: Path) -> None:
     from skipsearch.results import connect, evaluations
 
     url = f"sqlite:///{tmp_path / 'g.db'}"
-    study = _run(url, {**TINY, "trials": 2, "analysis": {"gradient_flow": True}})
+    study = run_study(url, {**TINY, "trials": 2, "analysis": {"gradient_flow": True}})
     rows = evaluations(connect(url), [study.study_name])
     for trial in study.trials:
         assert trial.user_attrs["grad_ratio_init"] > 0 and trial.user_attrs["grad_ratio"] > 0
     assert rows["grad_ratio_init"].notna().all() and rows["grad_ratio"].notna().all()
-    plain = _run(f"sqlite:///{tmp_path / 'p.db'}", {**TINY, "trials": 1})
+    plain = run_study(f"sqlite:///{tmp_path / 'p.db'}", {**TINY, "trials": 1})
     assert "grad_ratio" not in plain.trials[0].user_attrs
