@@ -25,7 +25,6 @@ import argparse
 import functools
 import json
 import multiprocessing
-import random
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -133,12 +132,7 @@ def predictor_quality(epochs: int, jobs: int, n: int = 200, seed: int = 0) -> di
     """Kendall tau / Spearman of the predictor trained on n/2 random topologies, tested on the other n/2."""
     config = study_config("random", seed, epochs, n)
     space = SearchSpace(config.backbone.build(), config.space)
-    rng = random.Random(1000 + seed)
-    seen: dict[str, Topology] = {}
-    while len(seen) < n:
-        topo = space.topology_from_params({c.param: rng.choice(c.choices) for c in space.candidates})
-        seen.setdefault(topo.hash, topo)
-    topologies = list(seen.values())
+    topologies = space.random_topologies(n, seed=1000 + seed)
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         texts = [t.to_json() for t in topologies]
         accuracies = list(pool.map(trained_accuracy, texts, [seed] * n, [epochs] * n))

@@ -6,6 +6,7 @@ choices are its feasible kind/alignment strings, so TPE, GP and NSGA-II all see 
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 
 import optuna
@@ -109,6 +110,19 @@ class SearchSpace:
         for cand in self.candidates:
             edges.append(self.edge(cand.src, cand.dst, params.get(cand.param, "off")))
         return self.backbone.with_skips(edges)
+
+    def random_topologies(self, n: int, seed: int) -> list[Topology]:
+        """``n`` distinct topologies (by hash), every candidate's choice drawn uniformly; reproducible by ``seed``."""
+        rng = random.Random(seed)
+        seen: dict[str, Topology] = {}
+        for _ in range(100 * n):  # equal topologies are redrawn; a space with fewer than n would loop forever
+            if len(seen) == n:
+                break
+            topology = self.topology_from_params({c.param: rng.choice(c.choices) for c in self.candidates})
+            seen.setdefault(topology.hash, topology)
+        if len(seen) < n:
+            raise UserError(f"the space has fewer than {n} distinct topologies (found {len(seen)})")
+        return list(seen.values())
 
     def active_count(self, topology: Topology) -> int:
         return sum(1 for e in topology.skips if e.active) - sum(1 for e in self.backbone.skips if e.active)

@@ -8,7 +8,6 @@ one thread (about two minutes in all); the predictor learns from 100 and ranks t
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 import numpy as np
@@ -19,18 +18,8 @@ from skipsearch.nn import build_model
 from skipsearch.predictor import evaluate_predictor, fit_predictor
 from skipsearch.search import SearchSpace, load_study_config
 from skipsearch.tasks import load_task, train_model
-from skipsearch.topology import Topology
 
 STUDY = Path(__file__).resolve().parents[2] / "studies" / "mnist1d-deep-skips.yaml"
-
-
-def _random_topologies(space: SearchSpace, n: int, seed: int) -> list[Topology]:
-    rng = random.Random(seed)
-    seen: dict[str, Topology] = {}
-    while len(seen) < n:
-        topology = space.topology_from_params({c.param: rng.choice(c.choices) for c in space.candidates})
-        seen.setdefault(topology.hash, topology)
-    return list(seen.values())
 
 
 @pytest.mark.slow
@@ -39,7 +28,7 @@ def test_held_out_kendall_tau_on_trained_topologies() -> None:
     config = load_study_config(STUDY)
     space = SearchSpace(config.backbone.build(), config.space)
     data = load_task("mnist1d", seed=config.seed)
-    topologies = _random_topologies(space, 200, seed=7)
+    topologies = space.random_topologies(200, seed=7)
     accuracy = np.array(
         [train_model(build_model(t), data, config.train_config, seed=config.seed).val_metric for t in topologies]
     )

@@ -80,3 +80,13 @@ def test_backbone_skips_stay_fixed_when_kept() -> None:
     assert space.backbone.skips == backbone.skips
     fixed = {f"{e.src}->{e.dst}" for e in backbone.skips}
     assert space.candidates and not fixed & {c.param for c in space.candidates}
+
+
+def test_random_topologies_are_distinct_and_reproducible() -> None:
+    space = _space(max_span=2, choices=["off", "add"])
+    drawn = space.random_topologies(20, seed=3)
+    assert len({t.hash for t in drawn}) == 20
+    assert [t.hash for t in drawn] == [t.hash for t in space.random_topologies(20, seed=3)]
+    assert [t.hash for t in drawn] != [t.hash for t in space.random_topologies(20, seed=4)]
+    with pytest.raises(UserError, match="fewer than"):
+        space.random_topologies(space.size + 1, seed=0)
