@@ -1,7 +1,7 @@
 """Building PyTorch models from topologies, and measuring their cost."""
 
 from skipsearch.nn._blocks import ACTIVATION_FUNCTIONS, BLOCK_BUILDERS, LinearAct
-from skipsearch.nn._compile import build_model, model_block, model_topology, skip_name
+from skipsearch.nn._compile import build_model, built_topology, model_block, model_topology, skip_name
 from skipsearch.nn._cost import Cost, count_flops, count_params, cpu_threads, measure_latency, model_cost
 from skipsearch.nn._skips import (
     GatedSkip,
@@ -24,6 +24,7 @@ __all__ = [
     "SwitchSkip",
     "ZeroPadShortcut",
     "build_model",
+    "built_topology",
     "count_flops",
     "count_params",
     "cpu_threads",

@@ -130,10 +130,16 @@ def build_model(topology: Topology) -> fx.GraphModule:
     return model
 
 
-def model_topology(model: nn.Module) -> Topology:
-    """The topology ``model`` was built from (:func:`build_model` keeps it in ``model.meta``)."""
+def built_topology(model: nn.Module) -> Topology | None:
+    """The topology ``model`` was built from (:func:`build_model` keeps it in ``model.meta``), if any."""
     topology = getattr(model, "meta", {}).get("topology")
-    if not isinstance(topology, Topology):
+    return topology if isinstance(topology, Topology) else None
+
+
+def model_topology(model: nn.Module) -> Topology:
+    """The topology ``model`` was built from; TypeError for a model not built by :func:`build_model`."""
+    topology = built_topology(model)
+    if topology is None:
         raise TypeError(f"a {type(model).__name__} not built by skipsearch.build_model has no topology")
     return topology
 

@@ -42,7 +42,7 @@ def resolve_switches(model: fx.GraphModule, threshold: float = 0.5) -> tuple[Top
     kept = new_model.state_dict()
     state = {k: v for k, v in model.state_dict().items() if k in kept}
     for name in states:
-        if f"skips.{name}" in dict(new_model.named_modules()):
+        if f"skips.{name}.scale" in kept:  # a switch left on became a ScalarSkip
             state[f"skips.{name}.scale"] = torch.tensor(states[name])
     new_model.load_state_dict(state, strict=True)
     new_model.train(model.training)

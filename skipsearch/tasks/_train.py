@@ -16,7 +16,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from skipsearch.errors import UserError
-from skipsearch.nn import SwitchSkip, cpu_threads, switch_penalty
+from skipsearch.nn import SwitchSkip, built_topology, cpu_threads, switch_penalty
 from skipsearch.tasks._config import TrainConfig
 from skipsearch.tasks._data import TaskData, reshape_for
 from skipsearch.tasks._metrics import evaluate
@@ -104,7 +104,7 @@ def _train(
     should_stop: ShouldStop | None,
     evaluate_test: bool,
 ) -> TrainResult:
-    topology = getattr(model, "meta", {}).get("topology")
+    topology = built_topology(model)  # plain torch models train too
     if topology is not None:
         data = reshape_for(data, topology.input_shape)
     model.to(device)

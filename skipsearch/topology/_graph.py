@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from functools import cached_property
 from typing import Any
 
@@ -119,13 +119,16 @@ class Topology:
         return topo
 
     def with_skips(self, skips: Sequence[SkipEdge]) -> Topology:
-        """The same backbone with another set of skip edges (validated)."""
-        topo = replace(self, skips=tuple(skips))
+        """The same backbone with another set of skip edges (each checked as :meth:`create` checks it)."""
+        topo = replace(self, skips=tuple(_make_edge(e, i) for i, e in enumerate(skips)))
         topo.validate()
         return topo
 
     def with_name(self, name: str) -> Topology:
-        return replace(self, name=name)
+        renamed = replace(self, name=name)
+        # Nothing derived depends on the name: keep what validation, indexing and hashing computed.
+        renamed.__dict__.update((k, v) for k, v in self.__dict__.items() if k not in _FIELDS)
+        return renamed
 
     # -- structure ------------------------------------------------------------------------------
     @cached_property
@@ -136,14 +139,21 @@ class Topology:
     def node(self, node_id: str) -> Node:
         return self.nodes[self.index[node_id]]
 
-    @property
+    @cached_property
     def active_skips(self) -> tuple[SkipEdge, ...]:
         return tuple(e for e in self.skips if e.active)
 
     def incoming(self, node_id: str) -> tuple[SkipEdge, ...]:
         """Active skip edges into ``node_id``, sorted by source position."""
-        edges = [e for e in self.active_skips if e.dst == node_id]
-        return tuple(sorted(edges, key=lambda e: self.index[e.src]))
+        return self._incoming.get(node_id, ())
+
+    @cached_property
+    def _incoming(self) -> dict[str, tuple[SkipEdge, ...]]:
+        # Shape inference and model building ask for every node's edges: group them once.
+        by_dst: dict[str, list[SkipEdge]] = {}
+        for edge in self.active_skips:
+            by_dst.setdefault(edge.dst, []).append(edge)
+        return {dst: tuple(sorted(edges, key=lambda e: self.index[e.src])) for dst, edges in by_dst.items()}
 
     def input_sources(self, node_id: str) -> list[str]:
         """Nodes whose outputs are concatenated (in this order) into ``node_id``'s input."""
@@ -151,7 +161,7 @@ class Topology:
         srcs = {self.nodes[j - 1].id} | {e.src for e in self.incoming(node_id) if e.kind == "concat"}
         return sorted(srcs, key=self.index.__getitem__)
 
-    @cached_property
+    @property
     def shapes(self) -> dict[str, Shape]:
         """Output shape of every node (without the batch dimension)."""
         self.validate()
@@ -324,6 +334,8 @@ def _make_node(data: dict[str, Any] | Node, position: int) -> Node:
 
 
 _EDGE_KEYS = {"src", "dst", "kind", "align", "init"}
+_FIELDS = frozenset(f.name for f in fields(Topology))
+"""Topology's dataclass fields; everything else in an instance's ``__dict__`` is derived and cached."""
 
 
 def _make_edge(data: dict[str, Any] | SkipEdge, position: int) -> SkipEdge:
