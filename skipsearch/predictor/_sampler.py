@@ -15,17 +15,16 @@ the backstop.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import optuna
-import torch
 from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
+from skipsearch.nn import build_model, cpu_threads, model_cost
 from skipsearch.predictor._train import FitConfig, Predictor, fit_predictor
 from skipsearch.results import front_mask, hypervolume
 from skipsearch.topology import Topology
@@ -77,7 +76,6 @@ class PredictorSampler(optuna.samplers.BaseSampler):
         if not isinstance(fit_config, FitConfig):  # a study file's mapping: small, fast defaults
             fit_config = FitConfig(**{"members": 3, "hidden": 48, "epochs": 150, **(fit_config or {})})
         self._fit_config = fit_config
-        self._seed = seed
         self._rng = np.random.default_rng(seed)
         self._random = optuna.samplers.RandomSampler(seed=seed)
         self._cost_fn = cost_fn or _model_costs
@@ -101,12 +99,13 @@ class PredictorSampler(optuna.samplers.BaseSampler):
     ) -> dict[str, Any]:
         if not search_space or trial.params or "fixed_params" in trial.system_attrs:
             return {}  # a retried or enqueued trial keeps its parameters (and a retry keeps its claim)
-        complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.values]
+        trials = study.get_trials(deepcopy=False)
+        complete = [t for t in trials if t.state == TrialState.COMPLETE and t.values]
         if len(complete) < self._n_startup:
             return {}  # warm-up: every parameter comes from the random sampler
-        with _one_thread():
+        with cpu_threads(1):  # two threads collapse on small shared CPUs
             self._refit(complete)
-            ranked = self._ranked_candidates(study, trial, complete)
+            ranked = self._ranked_candidates(study, trial, trials, complete)
         for params, topo_hash in ranked[:20]:
             if self._claim(study, trial, topo_hash):
                 return params
@@ -143,10 +142,10 @@ class PredictorSampler(optuna.samplers.BaseSampler):
 
     # -- candidates -----------------------------------------------------------------------------
     def _ranked_candidates(
-        self, study: optuna.Study, trial: FrozenTrial, complete: list[FrozenTrial]
+        self, study: optuna.Study, trial: FrozenTrial, trials: list[FrozenTrial], complete: list[FrozenTrial]
     ) -> list[tuple[dict[str, Any], str]]:
         """Untaken candidates, best expected hypervolume improvement first."""
-        taken = self._taken_hashes(study, trial.number)
+        taken = {h for t in trials if t.number != trial.number for h in self._trial_hashes(t)}
         values = np.array([t.values for t in complete], dtype=float)
         directions = ["max" if d == StudyDirection.MAXIMIZE else "min" for d in study.directions]
         parents = [t.params for t, on_front in zip(complete, front_mask(values, directions), strict=True) if on_front]
@@ -159,9 +158,9 @@ class PredictorSampler(optuna.samplers.BaseSampler):
                 params = self._mutate(parents[int(self._rng.integers(len(parents)))])
             else:
                 params = self._random_params()
-            topo_hash = self._hash(params)
-            if topo_hash not in taken and topo_hash not in pool:
-                pool[topo_hash] = (params, self._decode(params))
+            topology = self._decode(params)
+            if topology.hash not in taken and topology.hash not in pool:
+                pool[topology.hash] = (params, topology)
         if not pool:
             return []
         hashes = list(pool)
@@ -234,9 +233,6 @@ class PredictorSampler(optuna.samplers.BaseSampler):
             out.add(self._hash(t.params))
         return out
 
-    def _taken_hashes(self, study: optuna.Study, own_number: int) -> set[str]:
-        return {h for t in study.get_trials(deepcopy=False) if t.number != own_number for h in self._trial_hashes(t)}
-
     def _claim(self, study: optuna.Study, trial: FrozenTrial, topo_hash: str) -> bool:
         """Claims ``topo_hash`` for ``trial``; False (claim withdrawn) when another trial holds it.
 
@@ -277,8 +273,6 @@ class PredictorSampler(optuna.samplers.BaseSampler):
 
 
 def _model_costs(topology: Topology) -> dict[str, float]:
-    from skipsearch.nn import build_model, model_cost
-
     cost = model_cost(build_model(topology), topology.input_shape, latency=False)
     return {"params": float(cost.params), "macs": float(cost.macs), "flops": float(cost.flops)}
 
@@ -300,14 +294,3 @@ def _standardised_sum(points: np.ndarray, observed: np.ndarray, directions: list
     z = (points - mu) / np.where(sd > 0, sd, 1.0)
     signs = np.array([1.0 if d == "max" else -1.0 for d in directions])
     return (z * signs).sum(1)
-
-
-@contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
-    """The predictor runs on one torch thread: two threads collapse on small shared CPUs."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
