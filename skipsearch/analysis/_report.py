@@ -102,7 +102,7 @@ def write_report(
     study, config = load_study(storage_url, study_name)
     engine = connect(storage_url)
     frame = evaluations(engine, [study_name])
-    objectives = [(o.name, "max" if o.direction == "maximize" else "min") for o in config.objectives]
+    objectives = config.objective_pairs
     page = _Page(out)
     _header(page, study_name, config, frame)
     done = frame[frame["state"] == "COMPLETE"]

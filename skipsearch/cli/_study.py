@@ -198,10 +198,10 @@ class _progress:
         best = values[:, 0].max() if first.direction == "maximize" else values[:, 0].min()
         text = f"best {first.name} {best:.4g}"
         if len(self.config.objectives) > 1:
-            from skipsearch.results import non_dominated_ranks
+            from skipsearch.results import front_mask
 
-            ways = ["max" if o.direction == "maximize" else "min" for o in self.config.objectives]
-            text += f" | pareto {int((non_dominated_ranks(values, ways) == 0).sum())}"
+            ways = [way for _, way in self.config.objective_pairs]
+            text += f" | pareto {int(front_mask(values, ways).sum())}"
         return text
 
     def __exit__(self, *exc: object) -> None:
@@ -220,7 +220,6 @@ def _print_front(storage: str, study_name: str, config: StudyConfig) -> None:
     from skipsearch.cli._results import print_table
     from skipsearch.results import connect, pareto
 
-    objectives = [(o.name, "max" if o.direction == "maximize" else "min") for o in config.objectives]
-    result = pareto(connect(storage), [study_name], objectives)
+    result = pareto(connect(storage), [study_name], config.objective_pairs)
     Console().print(f"[bold]Pareto front[/] of {study_name} ({len(result.front)} topologies)")
     print_table(result.front)

@@ -132,7 +132,7 @@ def objectives_of(config: StudyConfig | None) -> list[tuple[str, str]]:
     """A study's objectives as ``(column, min|max)``; the default pair for results without a study."""
     if config is None:
         return list(DEFAULT_OBJECTIVES)
-    return [(o.name, "max" if o.direction == "maximize" else "min") for o in config.objectives]
+    return config.objective_pairs
 
 
 def knee_index(values: np.ndarray, directions: list[str]) -> int:

@@ -12,10 +12,6 @@ from skipsearch.errors import UserError
 from skipsearch.tasks import TASKS, TrainConfig
 from skipsearch.topology import EDGE_KINDS, PRESETS, Topology, TopologyError, families, get_preset
 
-OBJECTIVES = ("accuracy", "macs", "params", "flops", "latency_ms")
-"""Metrics a study may optimise. ``accuracy`` is the task's validation metric (mIoU for segmentation)."""
-
-SAMPLERS = ("tpe", "nsga2", "random", "gp", "predictor")
 CHOICE_ALIGNS = ("auto", "identity", "zero_pad", "project")
 
 
@@ -106,6 +102,8 @@ class SpaceConfig(_Strict):
 
 
 class Objective(_Strict):
+    """A metric to optimise; ``accuracy`` is the task's validation metric (mIoU for segmentation)."""
+
     name: Literal["accuracy", "macs", "params", "flops", "latency_ms"]
     direction: Literal["maximize", "minimize"]
 
@@ -185,6 +183,11 @@ class StudyConfig(_Strict):
         if len(set(names)) != len(names):
             raise ValueError("objectives must be distinct")
         return self
+
+    @property
+    def objective_pairs(self) -> list[tuple[str, str]]:
+        """The objectives as ``(metric, "max" | "min")``, the form of the results package's Pareto queries."""
+        return [(o.name, "max" if o.direction == "maximize" else "min") for o in self.objectives]
 
     @property
     def multi_objective(self) -> bool:
