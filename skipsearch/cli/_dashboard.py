@@ -71,7 +71,7 @@ def _open(storage: str, artifact_dir: Path | None) -> tuple[RDBStorage, FileSyst
 
     _check_sqlite_file(storage)  # before check_url(), which would create the file
     check_url(storage)
-    rdb = open_storage(storage, heartbeat_interval=None, attempts=1)  # interactive: fail fast
+    rdb = open_storage(storage, heartbeat_interval=None)
     folder = artifact_dir_for(storage, artifact_dir)
     if folder is not None and not folder.is_dir():
         if artifact_dir is not None:

@@ -102,10 +102,12 @@ class TopologyArtifacts:
         if self.store is None:
             return None
         try:
-            topology = topology_of(trial)  # type: ignore[arg-type]  # reads user attrs, as a FrozenTrial's
-            if topology is None:
-                return None
-            path = self._picture(topology)
+            path = self._drawn.get(trial.user_attrs.get("hash", ""))  # drawn before: no need to parse it again
+            if path is None:
+                topology = topology_of(trial)  # type: ignore[arg-type]  # reads user attrs, as a FrozenTrial's
+                if topology is None:
+                    return None
+                path = self._picture(topology)
             return optuna.artifacts.upload_artifact(
                 artifact_store=self.store, file_path=str(path), study_or_trial=trial, mimetype="image/svg+xml"
             )

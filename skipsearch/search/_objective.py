@@ -65,10 +65,11 @@ class Objective:
     # -- steps ----------------------------------------------------------------------------------
     def _evaluate(self, trial: optuna.Trial) -> float | list[float]:
         topology = self.space.sample(trial)
-        self._describe(trial, topology)
+        active = self.space.active_count(topology)
+        self._describe(trial, topology, active)
         limit = self.config.space.max_active
-        if limit is not None and self.space.active_count(topology) > limit:
-            reason = f"{self.space.active_count(topology)} active skip edges exceed space.max_active={limit}"
+        if limit is not None and active > limit:
+            reason = f"{active} active skip edges exceed space.max_active={limit}"
             trial.set_user_attr("stop_reason", reason)
             raise optuna.TrialPruned(reason)
         if self.config.execution.dedupe and (earlier := self._find_evaluated(trial, topology.hash)) is not None:
@@ -80,10 +81,10 @@ class Objective:
 
         seed_everything(self.config.seed)
         model = build_model(topology)
-        cost = model_cost(model, topology.input_shape)
-        for key, value in cost.to_dict().items():
+        costs = model_cost(model, topology.input_shape).to_dict()
+        for key, value in costs.items():
             trial.set_user_attr(key, value)
-        stopper = self._stopper(trial, cost)
+        stopper = self._stopper(trial, costs)
         self._gradient_flow(trial, model, "grad_ratio_init")
         result = train_model(model, self.data, self.train_config, seed=self.config.seed, should_stop=stopper)
         self._store_result(trial, result)
@@ -98,13 +99,13 @@ class Objective:
             raise optuna.TrialPruned(reason)
         return self._values(trial.user_attrs)
 
-    def _describe(self, trial: optuna.Trial, topology: Topology) -> None:
+    def _describe(self, trial: optuna.Trial, topology: Topology, active: int) -> None:
         metrics = graph_metrics(topology)
         trial.set_user_attr("hash", topology.hash)
         trial.set_user_attr("topology", topology.to_json(indent=None))
         trial.set_user_attr("task", self.config.task.name)
         trial.set_user_attr("seed", self.config.seed)
-        trial.set_user_attr("active_skips", self.space.active_count(topology))
+        trial.set_user_attr("active_skips", active)
         trial.set_user_attr("paths", float(metrics.paths))
         trial.set_user_attr("longest_path", metrics.longest_path)
         trial.set_user_attr("shortest_path", metrics.shortest_path)
@@ -147,7 +148,7 @@ class Objective:
                 return done
         return None
 
-    def _stopper(self, trial: optuna.Trial, cost: Any) -> Any:
+    def _stopper(self, trial: optuna.Trial, costs: dict[str, Any]) -> Any:
         early = self.config.early_stopping
         if not early.enabled:
             return None
@@ -160,7 +161,6 @@ class Objective:
                 return trial.should_prune()
 
             return report
-        costs = cost.to_dict()
         finished = [
             FinishedTrial(t.number, tuple(float(t.user_attrs[c]) for c in self.cost_names), _curve(t))
             for t in self._finished(trial)
@@ -169,7 +169,7 @@ class Objective:
         return ParetoEarlyStopper(
             finished,
             [float(costs[c]) for c in self.cost_names],
-            self.config.train_config.epochs,
+            self.train_config.epochs,
             min_epoch_fraction=early.min_epoch_fraction,
             margin=early.margin,
         )

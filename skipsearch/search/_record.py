@@ -15,7 +15,7 @@ import optuna
 import sqlalchemy
 from optuna.trial import FrozenTrial, TrialState
 
-from skipsearch.results import EvaluationRecord, record_evaluation, recorded_trial_numbers
+from skipsearch.results import EvaluationRecord, record_evaluation, record_evaluations, recorded_trial_numbers
 from skipsearch.search._objective import METRIC_ATTRS, topology_of
 
 _STATES = {TrialState.COMPLETE: "COMPLETE", TrialState.PRUNED: "PRUNED", TrialState.FAIL: "FAIL"}
@@ -61,12 +61,6 @@ def recording_callback(engine: sqlalchemy.Engine) -> Callable[[optuna.Study, Fro
 def sync_results(engine: sqlalchemy.Engine, study: optuna.Study) -> int:
     """Writes the rows of finished trials that have none yet; returns how many it wrote."""
     have = recorded_trial_numbers(engine, study.study_name)
-    written = 0
-    for trial in study.get_trials(deepcopy=False, states=tuple(_STATES)):
-        if trial.number in have:
-            continue
-        record_ = evaluation_record(study.study_name, trial)
-        if record_ is not None:
-            record_evaluation(engine, record_)
-            written += 1
-    return written
+    missing = (t for t in study.get_trials(deepcopy=False, states=tuple(_STATES)) if t.number not in have)
+    records = (evaluation_record(study.study_name, t) for t in missing)
+    return record_evaluations(engine, [r for r in records if r is not None])

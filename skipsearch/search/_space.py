@@ -98,11 +98,8 @@ class SearchSpace:
     # -- sampling -------------------------------------------------------------------------------
     def sample(self, trial: optuna.Trial) -> Topology:
         """The topology of a trial: one categorical per candidate edge, in a fixed order."""
-        edges = list(self.backbone.skips)
-        for cand in self.candidates:
-            choice = trial.suggest_categorical(cand.param, cand.choices)
-            edges.append(self.edge(cand.src, cand.dst, str(choice)))
-        return self.backbone.with_skips(edges).with_name(f"{self.backbone.name}-t{trial.number}")
+        params = {c.param: str(trial.suggest_categorical(c.param, c.choices)) for c in self.candidates}
+        return self.topology_from_params(params).with_name(f"{self.backbone.name}-t{trial.number}")
 
     def topology_from_params(self, params: dict[str, str]) -> Topology:
         """The topology that a finished trial's parameters describe."""

@@ -89,14 +89,12 @@ def open_storage(
     heartbeat_interval: int | None = 10,
     grace_period: int | None = 60,
     max_retry: int = 3,
-    attempts: int = 1,
 ) -> optuna.storages.RDBStorage:
     """An RDBStorage with heartbeats whose stale trials Optuna fails and re-queues (same parameters).
 
     Connections are checked before use (``pool_pre_ping``) so that a restarted server or a killed
     backend costs a reconnect, not a crash; SQLite waits up to 60 s for a lock. A server that is not
-    up yet is tried ``attempts`` times with exponential backoff (workers use :data:`CONNECT_ATTEMPTS`;
-    interactive commands fail at once).
+    up fails at once with a :class:`UserError`; workers wrap their whole connect in :func:`retrying`.
     """
     parsed = check_url(url)
     engine_kwargs: dict[str, object] = {"pool_pre_ping": True}
@@ -110,7 +108,7 @@ def open_storage(
         )
     callback = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry) if heartbeat_interval else None
 
-    def create() -> optuna.storages.RDBStorage:
+    try:
         return _RobustRDBStorage(
             url,
             engine_kwargs=engine_kwargs,
@@ -118,9 +116,6 @@ def open_storage(
             grace_period=grace_period,
             heartbeat_stale_trial_callback=callback,
         )
-
-    try:
-        return retrying(create, f"connecting to {safe_url(url)}", attempts)
     except Exception as exc:
         if not isinstance(exc, sqlalchemy.exc.DBAPIError) and not is_connection_error(exc):
             raise
