@@ -66,29 +66,7 @@ COLUMNS: dict[str, Any] = {
 STRING_COLUMNS = ("study", "hash", "name", "task", "state")
 """Columns a ``--where`` compares as text (``=`` and ``!=`` only)."""
 
-NUMERIC_COLUMNS = (
-    "trial_number",
-    "seed",
-    "accuracy",
-    "test_accuracy",
-    "loss",
-    "params",
-    "macs",
-    "flops",
-    "latency_ms",
-    "train_seconds",
-    "epochs",
-    "grad_ratio_init",
-    "grad_ratio",
-    "reused_from",
-    "nodes",
-    "active_skips",
-    "paths",
-    "shortest_path",
-    "longest_path",
-    "mean_path_length",
-    "max_concat_fan_in",
-)
+NUMERIC_COLUMNS = tuple(n for n, c in COLUMNS.items() if isinstance(c.type, sa.Integer | sa.Float) and n != "id")
 """Columns a ``--where`` compares as numbers; also the columns usable as Pareto objectives and sort keys."""
 
 EDGE_FIELDS = ("kind", "edge")
@@ -96,10 +74,8 @@ EDGE_FIELDS = ("kind", "edge")
 
 SORTABLE = (*STRING_COLUMNS, *NUMERIC_COLUMNS, "id", "started_at", "finished_at")
 
-_INT_COLUMNS = (
-    *("id", "trial_number", "seed", "params", "macs", "flops", "epochs", "reused_from", "nodes"),
-    *("active_skips", "shortest_path", "longest_path", "max_concat_fan_in"),
-)
+_INT_COLUMNS = tuple(n for n, c in COLUMNS.items() if isinstance(c.type, sa.Integer))
+"""Columns whose values come back as integers (a frame would otherwise make floats of them)."""
 
 OPERATORS = ("<", "<=", ">", ">=", "=", "!=")
 _OPS = {

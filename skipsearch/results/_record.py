@@ -27,7 +27,7 @@ METRICS = (
 """Keys a record's ``metrics`` may hold; ``accuracy`` is the validation metric the search optimises, and
 the ``grad_ratio`` pair the first/last hidden block gradient ratio (studies that ask for it)."""
 
-_INT_METRICS = frozenset({"params", "macs", "flops", "epochs"})
+_INT_METRICS = frozenset(m for m in METRICS if isinstance(EvaluationRow.__table__.c[m].type, sa.Integer))
 
 
 @dataclass
