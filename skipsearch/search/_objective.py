@@ -183,6 +183,17 @@ def _finite_or_none(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
 
 
+FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
+def evaluated(trial: optuna.trial.FrozenTrial) -> bool:
+    """Whether a trial finished its evaluation: COMPLETE, PRUNED, or FAIL with the objective's reason
+    (a killed worker's trial fails without one; Optuna retries it, so it evaluated nothing)."""
+    if trial.state == TrialState.FAIL:
+        return "failure_reason" in trial.user_attrs
+    return trial.state in FINISHED_STATES
+
+
 def topology_of(trial: optuna.trial.FrozenTrial) -> Topology | None:
     """The topology a trial evaluated, from its user attributes."""
     text = trial.user_attrs.get("topology")

@@ -13,22 +13,17 @@ from collections.abc import Callable
 
 import optuna
 import sqlalchemy
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 
 from skipsearch.results import EvaluationRecord, record_evaluation, record_evaluations, recorded_trial_numbers
-from skipsearch.search._objective import METRIC_ATTRS, topology_of
-
-_STATES = {TrialState.COMPLETE: "COMPLETE", TrialState.PRUNED: "PRUNED", TrialState.FAIL: "FAIL"}
+from skipsearch.search._objective import FINISHED_STATES, METRIC_ATTRS, evaluated, topology_of
 
 
 def evaluation_record(study_name: str, trial: FrozenTrial) -> EvaluationRecord | None:
     """The results row of a finished trial; ``None`` for trials that evaluated nothing (a killed
     worker's trial, which Optuna retries, or one rejected before it had a topology)."""
     topology = topology_of(trial)
-    state = _STATES.get(trial.state)
-    if topology is None or state is None:
-        return None
-    if state == "FAIL" and "failure_reason" not in trial.user_attrs:
+    if topology is None or not evaluated(trial):
         return None
     attrs = trial.user_attrs
     return EvaluationRecord(
@@ -37,7 +32,7 @@ def evaluation_record(study_name: str, trial: FrozenTrial) -> EvaluationRecord |
         topology=topology,
         task=str(attrs.get("task", "")),
         seed=int(attrs.get("seed", 0)),
-        state=state,
+        state=trial.state.name,
         metrics={key: attrs.get(key) for key in METRIC_ATTRS},
         failure_reason=attrs.get("failure_reason") or attrs.get("stop_reason"),
         curve=[v for v in attrs.get("curve", []) if v is not None],
@@ -61,6 +56,6 @@ def recording_callback(engine: sqlalchemy.Engine) -> Callable[[optuna.Study, Fro
 def sync_results(engine: sqlalchemy.Engine, study: optuna.Study) -> int:
     """Writes the rows of finished trials that have none yet; returns how many it wrote."""
     have = recorded_trial_numbers(engine, study.study_name)
-    missing = (t for t in study.get_trials(deepcopy=False, states=tuple(_STATES)) if t.number not in have)
+    missing = (t for t in study.get_trials(deepcopy=False, states=FINISHED_STATES) if t.number not in have)
     records = (evaluation_record(study.study_name, t) for t in missing)
     return record_evaluations(engine, [r for r in records if r is not None])

@@ -23,7 +23,7 @@ from skipsearch.errors import UserError
 from skipsearch.results import connect
 from skipsearch.search._artifacts import TopologyArtifacts, open_artifact_store
 from skipsearch.search._config import StudyConfig
-from skipsearch.search._objective import Objective
+from skipsearch.search._objective import Objective, evaluated
 from skipsearch.search._plots import DashboardPlots
 from skipsearch.search._record import recording_callback, sync_results
 from skipsearch.search._samplers import make_pruner, make_sampler
@@ -108,11 +108,7 @@ def load_study(storage_url: str, study_name: str, worker_index: int = 0) -> tupl
 def counted_trials(trials: list[FrozenTrial]) -> int:
     """Trials that count towards the target: finished ones, and failures the objective reported
     (a killed worker's trial fails without a reason and is retried, so it does not count)."""
-    return sum(
-        t.state in (TrialState.COMPLETE, TrialState.PRUNED)
-        or (t.state == TrialState.FAIL and "failure_reason" in t.user_attrs)
-        for t in trials
-    )
+    return sum(map(evaluated, trials))
 
 
 class StopAtTarget:
