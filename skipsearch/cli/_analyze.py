@@ -21,8 +21,8 @@ from rich.console import Console
 from rich.table import Table
 
 from skipsearch.cli._common import DEFAULT_STORAGE, StorageOption
-from skipsearch.cli._results import open_results
 from skipsearch.errors import UserError
+from skipsearch.results import connect
 
 analyze_app = typer.Typer(
     name="analyze",
@@ -116,7 +116,7 @@ def _study_file_topologies(path: str) -> tuple[list[tuple[str, Any]], Any]:
 def _stored_trial(storage: str, study_name: str, number: int) -> tuple[list[tuple[str, Any]], Any]:
     from skipsearch.search import load_study, topology_of
 
-    open_results(storage).dispose()  # a missing SQLite file is an error, not a new database
+    connect(storage, existing=True).dispose()  # a missing SQLite file is an error, not a new database
     study, config = load_study(storage, study_name)
     trials = [t for t in study.get_trials(deepcopy=False) if t.number == number]
     topo = topology_of(trials[0]) if trials else None
@@ -317,7 +317,7 @@ def edges_cmd(
 
     if study is None:
         raise UserError("analyze edges needs --study NAME")
-    open_results(storage).dispose()
+    connect(storage, existing=True).dispose()
     optuna_study, _ = load_study(storage, study)
     frame, edge_names, names = edge_table(optuna_study, objective)
     if len(frame) < 3:
@@ -352,7 +352,7 @@ def metrics_cmd(
     from skipsearch.analysis import metric_correlations
     from skipsearch.results import evaluations
 
-    engine = open_results(storage)
+    engine = connect(storage, existing=True)
     frame = evaluations(engine, study or None)
     table = metric_correlations(frame)
     if as_json:
@@ -385,7 +385,7 @@ def report(
     if study is None:
         raise UserError("report needs --study NAME")
     out = check_output_dir(output)
-    open_results(storage).dispose()
+    connect(storage, existing=True).dispose()
     result = write_report(storage, study, out, top=top, analyses=analyses)
     print(f"wrote {result.html} ({len(result.figures)} figures, {result.seconds:.1f} s)", file=sys.stderr)
 

@@ -85,16 +85,15 @@ def _check_sqlite_file(storage: str) -> None:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
+    from skipsearch.results import require_existing_file
+
     try:
         url = make_url(storage)
     except ArgumentError:
         return  # check_url() words the error
-    if url.get_backend_name() != "sqlite":
-        return
-    if url.database in (None, "", ":memory:"):
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
         raise UserError("--storage: an in-memory SQLite database holds no studies; give a file")
-    if not Path(url.database).expanduser().exists():
-        raise UserError(f"--storage: no database at {url.database!r} (give --storage or SKIPSEARCH_STORAGE)")
+    require_existing_file(storage)
 
 
 def _make_server(rdb: RDBStorage, store: FileSystemArtifactStore | None, host: str, port: int) -> WSGIServer:

@@ -10,6 +10,7 @@ import typer
 
 from skipsearch.cli._common import DEFAULT_STORAGE, StorageOption
 from skipsearch.errors import UserError
+from skipsearch.results import connect
 
 StudiesOption = Annotated[list[str], typer.Option("--study", help="Study whose completed trials to use (repeatable).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the scores as JSON.")]
@@ -71,10 +72,9 @@ def evaluate(
 
 
 def _dataset(storage: str, studies: list[str]) -> tuple[list[Any], Any]:
-    from skipsearch.cli._results import open_results
     from skipsearch.predictor import dataset_from_results
 
-    return dataset_from_results(open_results(storage), studies)
+    return dataset_from_results(connect(storage, existing=True), studies)
 
 
 def _report(scores: dict[str, Any], as_json: bool) -> None:

@@ -13,10 +13,11 @@ import typer
 from rich import box
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 
 from skipsearch.cli._common import DEFAULT_STORAGE, StorageOption
 from skipsearch.errors import UserError
+from skipsearch.results import connect
 
 WhereOption = Annotated[
     list[str] | None,
@@ -52,7 +53,7 @@ def results(
     """List evaluated trials (every state) with their metrics and topology."""
     from skipsearch.results import evaluations
 
-    engine = open_results(storage)
+    engine = connect(storage, existing=True)
     studies = _check_studies(engine, study)
     frame = evaluations(engine, studies, where or (), sort, limit)
     _print(frame, output)
@@ -83,7 +84,7 @@ def pareto(
 
     if plot is not None and plot.suffix.lower() not in (".png", ".html"):
         raise UserError(f"--plot {str(plot)!r}: the file must end in .png or .html")
-    engine = open_results(storage)
+    engine = connect(storage, existing=True)
     studies = _check_studies(engine, study)
     ref = _parse_floats(reference_point, "--reference-point") if reference_point else None
     result = compute_pareto(engine, studies or [], objectives, where or (), ref)
@@ -96,20 +97,6 @@ def pareto(
     _print(result.front, output, extra=[c for c, _ in result.objectives])
     if output is Format.table:
         _console().print(_footer(result))
-
-
-def open_results(storage: str) -> Engine:
-    """Connects for reading: an SQLite file that does not exist is an error, not a new empty database."""
-    from skipsearch.results import connect
-
-    try:
-        url = make_url(storage)
-    except Exception:
-        url = None  # connect() words the error
-    database = url.database if url is not None and url.get_backend_name() == "sqlite" else None
-    if database and database != ":memory:" and not Path(database).exists():
-        raise UserError(f"no results database at {database!r} (give --storage or SKIPSEARCH_STORAGE)")
-    return connect(storage)
 
 
 def pareto_summary(result: Any) -> dict[str, Any]:

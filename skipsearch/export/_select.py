@@ -14,14 +14,13 @@ from __future__ import annotations
 import json
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import optuna
 import pandas as pd
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 
 from skipsearch.errors import UserError
 from skipsearch.results import DEFAULT_OBJECTIVES, TopologyRow, connect, evaluations, pareto, study_names
@@ -152,14 +151,7 @@ def knee_index(values: np.ndarray, directions: list[str]) -> int:
 def _open(storage: str | Engine) -> Engine:
     if isinstance(storage, Engine):
         return storage
-    try:
-        url = make_url(storage)
-    except sa.exc.ArgumentError:
-        url = None  # connect() words the error
-    is_file = url is not None and url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
-    if is_file and url is not None and not Path(str(url.database)).exists():
-        raise UserError(f"--storage: no database at {url.database!r} (give --storage or SKIPSEARCH_STORAGE)")
-    return connect(storage)
+    return connect(storage, existing=True)
 
 
 def _study_config(engine: Engine, study: str) -> StudyConfig | None:

@@ -25,7 +25,13 @@ from skipsearch.results._record import (
     recorded_trial_numbers,
     study_names,
 )
-from skipsearch.results._schema import connect, ensure_schema, head_revision, schema_revision
+from skipsearch.results._schema import (
+    connect,
+    ensure_schema,
+    head_revision,
+    require_existing_file,
+    schema_revision,
+)
 
 __all__ = [
     "COLUMNS",
@@ -53,6 +59,7 @@ __all__ = [
     "record_evaluation",
     "record_evaluations",
     "recorded_trial_numbers",
+    "require_existing_file",
     "schema_revision",
     "study_names",
 ]

@@ -43,13 +43,16 @@ _BEGIN_OPTION = "skipsearch_sqlite_begin"
 _SUPPORTED = ("sqlite", "postgresql")
 
 
-def connect(url: str) -> Engine:
+def connect(url: str, *, existing: bool = False) -> Engine:
     """Opens (creating or upgrading the schema as needed) the results database at ``url``.
 
     ``sqlite:///file.db`` or ``postgresql+psycopg://user@host/db`` (a bare ``postgresql://`` uses
     psycopg 3 when psycopg2 is not installed). Any failure to open is a :class:`UserError` whose
-    one-line message never shows the password.
+    one-line message never shows the password. ``existing`` is for commands that only read: see
+    :func:`require_existing_file`.
     """
+    if existing:
+        require_existing_file(url)
     parsed = _parse_url(url)
     shown = parsed.render_as_string(hide_password=True)
     try:
@@ -62,6 +65,19 @@ def connect(url: str) -> Engine:
         engine.dispose()
         raise UserError(f"cannot open results database {shown}: {_reason(exc, parsed)}") from None
     return engine
+
+
+def require_existing_file(url: str) -> None:
+    """A :class:`UserError` when ``url`` names an SQLite file that does not exist: opening it would
+    create an empty database where the user meant to read one. URLs that do not parse pass (the
+    opener words that error), as do other backends and in-memory SQLite."""
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError:
+        return
+    database = parsed.database if parsed.get_backend_name() == "sqlite" else None
+    if database and database != ":memory:" and not Path(database).exists():
+        raise UserError(f"--storage: no results database at {database!r} (give --storage or SKIPSEARCH_STORAGE)")
 
 
 def ensure_schema(engine: Engine) -> None:
