@@ -99,7 +99,7 @@ def write_report(
     start = time.perf_counter()
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    study, config = load_study(storage_url, study_name)
+    study, config = load_study(storage_url, study_name, read_only=True)
     engine = connect(storage_url)
     frame = evaluations(engine, [study_name])
     objectives = config.objective_pairs

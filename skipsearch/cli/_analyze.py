@@ -117,7 +117,7 @@ def _stored_trial(storage: str, study_name: str, number: int) -> tuple[list[tupl
     from skipsearch.search import load_study, topology_of
 
     connect(storage, existing=True).dispose()  # a missing SQLite file is an error, not a new database
-    study, config = load_study(storage, study_name)
+    study, config = load_study(storage, study_name, read_only=True)
     trials = [t for t in study.get_trials(deepcopy=False) if t.number == number]
     topo = topology_of(trials[0]) if trials else None
     if topo is None:
@@ -318,7 +318,7 @@ def edges_cmd(
     if study is None:
         raise UserError("analyze edges needs --study NAME")
     connect(storage, existing=True).dispose()
-    optuna_study, _ = load_study(storage, study)
+    optuna_study, _ = load_study(storage, study, read_only=True)
     frame, edge_names, names = edge_table(optuna_study, objective)
     if len(frame) < 3:
         raise UserError(f"study {study!r} has {len(frame)} COMPLETE trials; edge effects need at least 3")

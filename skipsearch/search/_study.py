@@ -82,19 +82,29 @@ def create_study(config: StudyConfig, storage_url: str, study_name: str | None =
     return study
 
 
-def load_study(storage_url: str, study_name: str, worker_index: int = 0) -> tuple[optuna.Study, StudyConfig]:
-    """Joins an existing study: its configuration comes from the storage."""
+def load_study(
+    storage_url: str, study_name: str, worker_index: int = 0, *, read_only: bool = False
+) -> tuple[optuna.Study, StudyConfig]:
+    """Joins an existing study: its configuration comes from the storage.
+
+    ``read_only`` (reports, analyses): the study as stored, without the sampler, pruner and heartbeat
+    that running trials needs.
+    """
     probe = open_storage(storage_url, heartbeat_interval=None)
     try:
-        stored = optuna.load_study(study_name=study_name, storage=probe).user_attrs.get(CONFIG_ATTR)
+        study = optuna.load_study(study_name=study_name, storage=probe)
     except KeyError:
         names = ", ".join(optuna.get_all_study_names(probe)) or "none"
-        raise UserError(f"--study: no study named {study_name!r} in the storage (studies: {names})") from None
-    finally:
         probe.engine.dispose()
+        raise UserError(f"--study: no study named {study_name!r} in the storage (studies: {names})") from None
+    stored = study.user_attrs.get(CONFIG_ATTR)
     if stored is None:
+        probe.engine.dispose()
         raise UserError(f"--study: {study_name!r} was not created by skipsearch (no {CONFIG_ATTR} attribute)")
     config = StudyConfig.model_validate(stored)
+    if read_only:
+        return study, config
+    probe.engine.dispose()
     ex = config.execution
     storage = open_storage(
         storage_url, heartbeat_interval=ex.heartbeat_interval, grace_period=ex.grace_period, max_retry=ex.max_retry
