@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -79,6 +80,35 @@ def split_train_val(
     order = np.random.default_rng(seed).permutation(len(x))
     val, train = order[:val_size], order[val_size:]
     return x[train], y[train], x[val], y[val]
+
+
+def split_fixed_test(
+    x: np.ndarray, y: np.ndarray, sizes: tuple[int, int, int], seed: int
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """``(train, val, test)`` pairs of generated samples: the last ``sizes[2]`` are the fixed test
+    split; ``seed`` picks the ``sizes[1]`` validation samples among the others."""
+    pool = sizes[0] + sizes[1]
+    x_train, y_train, x_val, y_val = split_train_val(x[:pool], y[:pool], sizes[1], seed)
+    return (x_train, y_train), (x_val, y_val), (x[pool:], y[pool:])
+
+
+def check_split_sizes(train_size: Any, val_size: Any, test_size: Any) -> tuple[int, int, int]:
+    """The three split sizes of a generated task's options, each an integer >= 1."""
+    names = ("train_size", "val_size", "test_size")
+    train, val, test = (check_int(n, v, 1) for n, v in zip(names, (train_size, val_size, test_size), strict=True))
+    return train, val, test
+
+
+def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise UserError(f"option {name!r} must be one of {', '.join(choices)}; got {value!r}")
+    return str(value)
+
+
+def check_int(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise UserError(f"option {name!r} must be an integer >= {minimum}, got {value!r}")
+    return value
 
 
 def make_task_data(

@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import functools
 import random
-from typing import Any
 
 import numpy as np
 
-from skipsearch.errors import UserError
-from skipsearch.tasks._data import TaskData, make_task_data, split_train_val
+from skipsearch.tasks._data import (
+    TaskData,
+    check_choice,
+    check_int,
+    check_split_sizes,
+    make_task_data,
+    split_fixed_test,
+    split_train_val,
+)
 
 
 def mnist1d(
@@ -27,8 +33,8 @@ def mnist1d(
     package's default, the paper's dataset. ``shape`` ``"flat"`` gives ``(40,)`` inputs, ``"1d"``
     ``(1, 40)`` signals (either is viewed as the other by :func:`reshape_for` when training).
     """
-    _check_choice("shape", shape, ("flat", "1d"))
-    _check_int("num_samples", num_samples, 20)
+    check_choice("shape", shape, ("flat", "1d"))
+    check_int("num_samples", num_samples, 20)
     x, y, x_test, y_test = _mnist1d_pool(int(data_seed), int(num_samples))
     x_train, y_train, x_val, y_val = split_train_val(x, y, int(val_size), seed)
     if shape == "1d":
@@ -64,10 +70,10 @@ def digits(
     """
     from sklearn.datasets import load_digits
 
-    _check_choice("shape", shape, ("flat", "image"))
+    check_choice("shape", shape, ("flat", "image"))
     bunch = load_digits()
     x, y = bunch.data.astype(np.float32), bunch.target.astype(np.int64)
-    x_pool, y_pool, x_test, y_test = split_train_val(x, y, _check_int("test_size", test_size, 1), data_seed)
+    x_pool, y_pool, x_test, y_test = split_train_val(x, y, check_int("test_size", test_size, 1), data_seed)
     mean, std = x_pool.mean(), x_pool.std()
     x_pool, x_test = (x_pool - mean) / std, (x_test - mean) / std
     x_train, y_train, x_val, y_val = split_train_val(x_pool, y_pool, int(val_size), seed)
@@ -94,29 +100,12 @@ def teacher(
     ``data_seed``; ``seed`` picks which of the non-test samples are for validation.
     """
     features, classes, hidden = (
-        _check_int(n, v, 1) for n, v in [("features", features), ("classes", classes), ("hidden", hidden)]
+        check_int(n, v, 1) for n, v in [("features", features), ("classes", classes), ("hidden", hidden)]
     )
-    sizes = [
-        _check_int(n, v, 1) for n, v in [("train_size", train_size), ("val_size", val_size), ("test_size", test_size)]
-    ]
+    sizes = check_split_sizes(train_size, val_size, test_size)
     rng = np.random.default_rng(data_seed)
     w1 = rng.normal(0, 1 / np.sqrt(features), (features, hidden))
     w2 = rng.normal(0, 1 / np.sqrt(hidden), (hidden, classes))
     x = rng.normal(0, 1, (sum(sizes), features)).astype(np.float32)
     y = np.argmax(np.tanh(x @ w1) @ w2, axis=1)
-    pool = sizes[0] + sizes[1]
-    x_train, y_train, x_val, y_val = split_train_val(x[:pool], y[:pool], sizes[1], seed)
-    test = (x[pool:], y[pool:])
-    return make_task_data("teacher", "accuracy", classes, (x_train, y_train), (x_val, y_val), test)
-
-
-def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise UserError(f"option {name!r} must be one of {', '.join(choices)}; got {value!r}")
-    return str(value)
-
-
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise UserError(f"option {name!r} must be an integer >= {minimum}, got {value!r}")
-    return value
+    return make_task_data("teacher", "accuracy", classes, *split_fixed_test(x, y, sizes, seed))

@@ -7,8 +7,7 @@ import math
 
 import numpy as np
 
-from skipsearch.tasks._data import TaskData, make_task_data, split_train_val
-from skipsearch.tasks._datasets import _check_int
+from skipsearch.tasks._data import TaskData, check_int, check_split_sizes, make_task_data, split_fixed_test
 
 BACKGROUND, CIRCLE, SQUARE = 0, 1, 2
 CLASSES = ("background", "circle", "square")
@@ -33,14 +32,10 @@ def shapes_seg(
     shapes cover earlier ones. Images are standardised. The data comes from ``data_seed``; the
     test split is fixed, and ``seed`` picks the validation images among the others.
     """
-    sizes = [
-        _check_int(n, v, 1) for n, v in [("train_size", train_size), ("val_size", val_size), ("test_size", test_size)]
-    ]
-    size, max_shapes = _check_int("size", size, 16), _check_int("max_shapes", max_shapes, 1)
+    sizes = check_split_sizes(train_size, val_size, test_size)
+    size, max_shapes = check_int("size", size, 16), check_int("max_shapes", max_shapes, 1)
     x, y = _generate(sum(sizes), size, max_shapes, float(noise), int(data_seed))
-    pool = sizes[0] + sizes[1]
-    x_train, y_train, x_val, y_val = split_train_val(x[:pool], y[:pool], sizes[1], seed)
-    return make_task_data("shapes-seg", "miou", len(CLASSES), (x_train, y_train), (x_val, y_val), (x[pool:], y[pool:]))
+    return make_task_data("shapes-seg", "miou", len(CLASSES), *split_fixed_test(x, y, sizes, seed))
 
 
 @functools.lru_cache(maxsize=2)
