@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from skipsearch.nn import build_model, model_topology
+from skipsearch.nn import build_model, model_device, model_topology
 from skipsearch.tasks import evaluate
 from skipsearch.topology import OPS, SkipEdge, Topology
 
@@ -115,7 +115,7 @@ def without_edge(model: nn.Module, edge: SkipEdge) -> nn.Module:
     reduced = topology.with_skips([e for e in topology.skips if (e.src, e.dst) != (edge.src, edge.dst)])
     rebuilt = build_model(reduced)
     rebuilt.load_state_dict(model.state_dict(), strict=False)
-    return rebuilt.to(next(model.parameters()).device)
+    return rebuilt.to(model_device(model))
 
 
 def lesion_study(model: nn.Module, x: Tensor, y: Tensor, metric: str = "accuracy", edges: bool = True) -> Lesion:

@@ -30,6 +30,7 @@ from skipsearch.nn import (
     ACTIVATION_FUNCTIONS,  # the same post activations the compiled model uses
     model_topology,
     skip_name,
+    training_mode,
 )
 from skipsearch.topology import OPS, Topology, node_path_distributions
 
@@ -149,11 +150,9 @@ def path_gradients(
     dist = node_path_distributions(topology)
     final = dist[topology.nodes[-1].id]
     rng = random.Random(seed)
-    was_training = model.training
-    model.eval()
     lengths = sorted(final)
     means: list[float] = []
-    try:
+    with training_mode(model, False):
         for length in lengths:
             norms = []
             for _ in range(samples):
@@ -163,8 +162,6 @@ def path_gradients(
                 (grad,) = torch.autograd.grad(loss, inp, allow_unused=True)
                 norms.append(0.0 if grad is None else float(grad.norm()))
             means.append(sum(norms) / len(norms))
-    finally:
-        model.train(was_training)
     counts = [final[k] for k in lengths]
     total = [float(c) * m for c, m in zip(counts, means, strict=True)]
     whole = sum(total) or 1.0

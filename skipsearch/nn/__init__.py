@@ -11,6 +11,7 @@ from skipsearch.nn._skips import (
     ZeroPadShortcut,
     switch_penalty,
 )
+from skipsearch.nn._state import model_device, training_mode
 from skipsearch.nn._switch import resolve_switches, switch_states
 
 __all__ = [
@@ -31,9 +32,11 @@ __all__ = [
     "measure_latency",
     "model_block",
     "model_cost",
+    "model_device",
     "model_topology",
     "resolve_switches",
     "skip_name",
     "switch_penalty",
     "switch_states",
+    "training_mode",
 ]

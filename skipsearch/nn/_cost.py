@@ -12,6 +12,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from skipsearch.nn._state import model_device, training_mode
 from skipsearch.topology import Shape
 
 
@@ -35,8 +36,8 @@ def count_params(model: nn.Module) -> int:
 def count_flops(model: nn.Module, input_shape: Shape) -> int:
     """FLOPs of one forward pass on one sample, as ``torch.utils.flop_counter`` counts them
     (matrix multiplications and convolutions, 2 FLOPs per multiply-accumulate)."""
-    with _eval_mode(model), cpu_threads(1), torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model(torch.zeros(1, *input_shape, device=_device(model)))
+    with training_mode(model, False), cpu_threads(1), torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(torch.zeros(1, *input_shape, device=model_device(model)))
     return int(counter.get_total_flops())
 
 
@@ -55,8 +56,8 @@ def measure_latency(
     more, and when other processes share the cores, waiting for a second thread costs more than
     the model itself, which would make the figure measure the machine's load instead.
     """
-    x = torch.zeros(batch_size, *input_shape, device=_device(model))
-    with _eval_mode(model), cpu_threads(threads), torch.inference_mode():
+    x = torch.zeros(batch_size, *input_shape, device=model_device(model))
+    with training_mode(model, False), cpu_threads(threads), torch.inference_mode():
         times = _time_forward(model, x, warmup, repeats)
     return statistics.median(times) * 1e3
 
@@ -82,11 +83,6 @@ def model_cost(model: nn.Module, input_shape: Shape, *, latency: bool = True) ->
     return Cost(params=count_params(model), macs=flops // 2, flops=flops, latency_ms=ms)
 
 
-def _device(model: nn.Module) -> torch.device:
-    param = next(model.parameters(), None)
-    return param.device if param is not None else torch.device("cpu")
-
-
 @contextlib.contextmanager
 def cpu_threads(threads: int | None) -> Iterator[None]:
     """Runs a block on ``threads`` torch CPU threads (``None``: unchanged), then restores the count."""
@@ -97,16 +93,3 @@ def cpu_threads(threads: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
-
-
-class _eval_mode:
-    """Puts a model in eval mode for a block and restores its previous mode."""
-
-    def __init__(self, model: nn.Module) -> None:
-        self.model, self.was_training = model, model.training
-
-    def __enter__(self) -> None:
-        self.model.eval()
-
-    def __exit__(self, *exc: object) -> None:
-        self.model.train(self.was_training)

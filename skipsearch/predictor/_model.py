@@ -11,6 +11,7 @@ from torch import nn
 from torch_geometric.data import Batch
 from torch_geometric.nn import GINEConv, global_add_pool, global_mean_pool
 
+from skipsearch.nn import training_mode
 from skipsearch.predictor._graphs import EDGE_FEATURES, NODE_FEATURES
 
 
@@ -55,10 +56,6 @@ class Ensemble(nn.Module):
     @torch.no_grad()
     def predict(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and standard deviation over the members, each ``[graphs, outputs]`` (eval mode)."""
-        was_training = self.training
-        self.eval()
-        try:
+        with training_mode(self, False):
             preds = self(batch)
-        finally:
-            self.train(was_training)
         return preds.mean(0), preds.std(0, unbiased=False)

@@ -15,7 +15,7 @@ import optuna
 import torch
 from optuna.trial import TrialState
 
-from skipsearch.nn import build_model, cpu_threads, model_cost, model_topology
+from skipsearch.nn import build_model, cpu_threads, model_cost, model_device, model_topology
 from skipsearch.results import METRICS
 from skipsearch.search._config import StudyConfig
 from skipsearch.search._early_stopping import FinishedTrial, ParetoEarlyStopper
@@ -115,7 +115,7 @@ class Objective:
         if not self.config.analysis.gradient_flow:
             return
         data = reshape_for(self.data, model_topology(model).input_shape)
-        device = next(model.parameters()).device
+        device = model_device(model)
         with cpu_threads(self.train_config.threads):
             norms, _ = gradient_norms(model, data.x_train[:512].to(device), data.y_train[:512].to(device))
         trial.set_user_attr(key, _finite_or_none(flow_ratio(norms)))

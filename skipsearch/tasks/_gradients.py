@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from skipsearch.nn import model_block, model_topology
+from skipsearch.nn import model_block, model_topology, training_mode
 from skipsearch.topology import OPS, Topology
 
 VANISHING = 1e-3
@@ -46,12 +46,11 @@ def gradient_norms(model: nn.Module, x: Tensor, y: Tensor) -> tuple[dict[str, fl
     The model's gradients are cleared afterwards and its train/eval mode restored.
     """
     topology = model_topology(model)
-    was_training = model.training
-    model.train()
     model.zero_grad(set_to_none=True)
     try:
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
+        with training_mode(model, True):
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
         norms: dict[str, float] = {}
         for node_id in hidden_blocks(topology):
             grads = [p.grad for p in model_block(model, node_id).parameters() if p.dim() > 1 and p.grad is not None]
@@ -59,7 +58,6 @@ def gradient_norms(model: nn.Module, x: Tensor, y: Tensor) -> tuple[dict[str, fl
                 norms[node_id] = float(torch.stack([(g.double() ** 2).sum() for g in grads]).sum().sqrt())
     finally:
         model.zero_grad(set_to_none=True)
-        model.train(was_training)
     return norms, float(loss.detach())
 
 

@@ -6,6 +6,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from skipsearch.nn import model_device, training_mode
 from skipsearch.tasks._data import METRICS
 
 
@@ -42,11 +43,8 @@ def evaluate(model: nn.Module, x: Tensor, y: Tensor, metric: str, batch_size: in
     """
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r} (known: {', '.join(METRICS)})")
-    param = next(model.parameters(), None)
-    device = param.device if param is not None else x.device
-    was_training = model.training
-    model.eval()
-    try:
+    device = model_device(model, default=x.device)
+    with training_mode(model, False):
         loss_sum = torch.zeros((), dtype=torch.float64, device=device)
         hits = torch.zeros((), dtype=torch.int64, device=device)
         confusion: Tensor | None = None
@@ -61,8 +59,6 @@ def evaluate(model: nn.Module, x: Tensor, y: Tensor, metric: str, batch_size: in
             else:
                 counts = confusion_matrix(pred, yb, logits.shape[1])
                 confusion = counts if confusion is None else confusion + counts
-    finally:
-        model.train(was_training)
     elements = max(y.numel(), 1)
     loss = float(loss_sum) / elements
     if metric == "accuracy":
