@@ -38,7 +38,7 @@ from optuna.trial import TrialState
 
 from skipsearch.nn import build_model, model_cost
 from skipsearch.predictor import evaluate_predictor, fit_predictor
-from skipsearch.results import front_mask, hypervolume
+from skipsearch.results import hypervolume_history
 from skipsearch.search import Objective, SearchSpace, StudyConfig, TrialFailed, make_sampler, parse_study_config
 from skipsearch.tasks import TaskData, load_task, train_model
 from skipsearch.topology import Topology
@@ -88,16 +88,11 @@ def reference_point(space: SearchSpace) -> list[float]:
 def hv_curve(trials: list[optuna.trial.FrozenTrial], ref: list[float]) -> list[float]:
     """Normalised hypervolume of the COMPLETE trials among the first k, for k = 1..len(trials)."""
     box = (1.0 - ref[0]) * ref[1]
-    out = []
-    for k in range(1, len(trials) + 1):
-        done = [t.values for t in trials[:k] if t.state == TrialState.COMPLETE]
-        if not done:
-            out.append(0.0)
-            continue
-        values = np.array(done, dtype=float)
-        front = values[front_mask(values, ["max", "min"])]
-        out.append(hypervolume(front, ref, ["max", "min"]) / box)
-    return out
+    complete = [t.state == TrialState.COMPLETE for t in trials]
+    values = np.array([t.values for t, done in zip(trials, complete, strict=True) if done], dtype=float)
+    history = hypervolume_history(values.reshape(-1, 2), ["max", "min"], ref) / box
+    seen = np.cumsum(complete)  # COMPLETE trials among the first k
+    return [float(history[n - 1]) if n else 0.0 for n in seen]
 
 
 def run_search(sampler: str, seed: int, trials: int, epochs: int) -> dict[str, Any]:

@@ -191,7 +191,7 @@ def _pareto_section(page: _Page, result: Any, objectives: Sequence[tuple[str, st
 
 
 def _progress(result: Any, objectives: Sequence[tuple[str, str]]) -> tuple[list[int], list[float]]:
-    from skipsearch.results import front_mask, hypervolume
+    from skipsearch.results import hypervolume_history
 
     cand = result.candidates.sort_values("trial_number")
     names = [o for o, _ in objectives]
@@ -199,14 +199,12 @@ def _progress(result: Any, objectives: Sequence[tuple[str, str]]) -> tuple[list[
     values = cand[names].to_numpy(dtype=float)
     n = len(values)
     counts = sorted({max(1, round(n * k / MAX_HV_POINTS)) for k in range(1, MAX_HV_POINTS + 1)} | {n})
-    curve = []
-    for count in counts:
-        part = values[:count]
-        if len(objectives) == 1:
-            curve.append(float(part.max() if directions[0] == "max" else part.min()))
-        else:
-            curve.append(hypervolume(part[front_mask(part, directions)], result.reference_point, directions))
-    return counts, curve
+    if len(objectives) == 1:
+        best = np.maximum.accumulate if directions[0] == "max" else np.minimum.accumulate
+        history = best(values[:, 0])
+    else:
+        history = hypervolume_history(values, directions, result.reference_point)
+    return counts, [float(history[count - 1]) for count in counts]
 
 
 def _best_topologies(engine: Any, front: pd.DataFrame, top: int) -> list[Topology]:

@@ -261,3 +261,24 @@ def hypervolume(front: np.ndarray, reference_point: Sequence[float], directions:
     if not inside.any():
         return 0.0
     return float(compute_hypervolume(loss[inside], ref))
+
+
+def hypervolume_history(values: np.ndarray, directions: Sequence[str], reference: Sequence[float]) -> np.ndarray:
+    """Hypervolume of the front of ``values[: i + 1]`` for every ``i`` (rows in trial order).
+
+    The front is kept incrementally: a dominated newcomer leaves the volume as it was, so only
+    front-changing trials cost a hypervolume computation.
+    """
+    sign = np.array([-1.0 if d == "max" else 1.0 for d in directions])
+    out = np.zeros(len(values))
+    front = np.zeros((0, len(directions)))
+    volume = 0.0
+    for i, row in enumerate(values):
+        loss = row * sign
+        dominated = len(front) > 0 and bool(np.any(np.all(front * sign <= loss, axis=1)))
+        if not dominated:
+            front = np.vstack([front, row])
+            front = front[front_mask(front, directions)]
+            volume = hypervolume(front, reference, directions)
+        out[i] = volume
+    return out

@@ -28,7 +28,7 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from skipsearch.results import front_mask, hypervolume
+from skipsearch.results import front_mask, hypervolume_history
 
 HYPERVOLUME_PLOT_ID = "skipsearch-hypervolume-history"
 PARETO_PLOT_ID = "skipsearch-pareto-front"
@@ -109,27 +109,6 @@ def save_figure(study: optuna.Study, graph_object_id: str, figure: Any) -> None:
 
 
 # -- numerics -----------------------------------------------------------------------------------
-
-
-def hypervolume_history(values: np.ndarray, directions: Sequence[str], reference: Sequence[float]) -> np.ndarray:
-    """Hypervolume of the front of ``values[: i + 1]`` for every ``i`` (rows in trial order).
-
-    The front is kept incrementally: a dominated newcomer leaves the volume as it was, so only
-    front-changing trials cost a hypervolume computation.
-    """
-    sign = np.array([-1.0 if d == "max" else 1.0 for d in directions])
-    out = np.zeros(len(values))
-    front = np.zeros((0, len(directions)))
-    volume = 0.0
-    for i, row in enumerate(values):
-        loss = row * sign
-        dominated = len(front) > 0 and bool(np.any(np.all(front * sign <= loss, axis=1)))
-        if not dominated:
-            front = np.vstack([front, row])
-            front = front[front_mask(front, directions)]
-            volume = hypervolume(front, reference, directions)
-        out[i] = volume
-    return out
 
 
 def reference_point(values: np.ndarray, directions: Sequence[str]) -> tuple[float, ...] | None:

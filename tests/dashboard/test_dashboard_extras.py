@@ -13,7 +13,7 @@ import pytest
 from optuna.artifacts import FileSystemArtifactStore
 from optuna.trial import TrialState
 
-from skipsearch.results import front_mask, hypervolume
+from skipsearch.results import front_mask, hypervolume, hypervolume_history
 from skipsearch.search._artifacts import ARTIFACT_DIR_ENV, TopologyArtifacts, artifact_dir_for, open_artifact_store
 from skipsearch.search._objective import TrialFailed
 from skipsearch.search._plots import (
@@ -21,7 +21,6 @@ from skipsearch.search._plots import (
     PARETO_PLOT_ID,
     REFERENCE_ATTR,
     DashboardPlots,
-    hypervolume_history,
     reference_point,
     save_figure,
 )
