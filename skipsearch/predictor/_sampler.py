@@ -163,45 +163,50 @@ class PredictorSampler(optuna.samplers.BaseSampler):
                 pool[topology.hash] = (params, topology)
         if not pool:
             return []
-        hashes = list(pool)
+        predicted = self._optimistic_predictions(pool, directions)
         # screen every candidate with additive cost estimates, then rank the shortlist with exact costs
-        ranked = self._rank(hashes, pool, values, directions, exact=False)
-        shortlist = self._rank(ranked[: self._shortlist], pool, values, directions, exact=True)
+        ranked = self._rank(list(pool), pool, predicted, values, directions, exact=False)
+        shortlist = self._rank(ranked[: self._shortlist], pool, predicted, values, directions, exact=True)
         return [(pool[h][0], h) for h in shortlist + ranked[self._shortlist :]]
 
     def _rank(
         self,
         hashes: list[str],
         pool: dict[str, tuple[dict[str, Any], Topology]],
+        predicted: dict[str, np.ndarray],
         values: np.ndarray,
         directions: list[str],
         exact: bool,
     ) -> list[str]:
-        """``hashes`` ordered by hypervolume improvement at the optimistic prediction, best first."""
+        """``hashes`` ordered by hypervolume improvement at the optimistic prediction, best first.
+
+        Predicted objectives come from ``predicted``; computed ones (params, MACs, FLOPs) are exact
+        (``exact``) or estimated as the backbone's cost plus each edge choice's own cost.
+        """
         if not hashes:
             return []
-        points = self._optimistic_points([pool[h] for h in hashes], directions, exact)
+        points = np.array([predicted[h] for h in hashes])
+        cost = self._costs if exact else self._estimated_costs
+        for k, name in enumerate(self._objectives):
+            if name in COMPUTED_OBJECTIVES:
+                points[:, k] = [cost(*pool[h])[name] for h in hashes]
         scores = _hv_improvements(points, values, directions)
         tiebreak = _standardised_sum(points, values, directions)
         order = sorted(range(len(hashes)), key=lambda i: (scores[i], tiebreak[i]), reverse=True)
         return [hashes[i] for i in order]
 
-    def _optimistic_points(
-        self, candidates: list[tuple[dict[str, Any], Topology]], directions: list[str], exact: bool
-    ) -> np.ndarray:
-        """Each candidate's objective vector: predicted ones at mean +- exploration x std; computed ones
-        exact (``exact``) or estimated as the backbone's cost plus each edge choice's own cost."""
-        out = np.zeros((len(candidates), len(self._objectives)))
+    def _optimistic_predictions(
+        self, pool: dict[str, tuple[dict[str, Any], Topology]], directions: list[str]
+    ) -> dict[str, np.ndarray]:
+        """Each candidate's objective vector (by hash) with the predicted objectives at mean +- exploration
+        x std, one prediction for the whole pool; computed objectives are left at 0 for :meth:`_rank`."""
+        out = np.zeros((len(pool), len(self._objectives)))
         if self._predictor is not None:
-            mean, std = self._predictor.predict([topology for _, topology in candidates])
+            mean, std = self._predictor.predict([topology for _, topology in pool.values()])
             for col, k in enumerate(self._predicted):
                 sign = 1.0 if directions[k] == "max" else -1.0  # optimism points towards better
                 out[:, k] = mean[:, col] + sign * self._exploration * std[:, col]
-        for k, name in enumerate(self._objectives):
-            if name in COMPUTED_OBJECTIVES:
-                cost = self._costs if exact else self._estimated_costs
-                out[:, k] = [cost(params, topology)[name] for params, topology in candidates]
-        return out
+        return dict(zip(pool, out, strict=True))
 
     def _mutate(self, params: dict[str, Any]) -> dict[str, Any]:
         child = dict(params)
