@@ -18,18 +18,17 @@ from torch import Tensor, nn
 
 from skipsearch.nn import build_model, cpu_threads, model_topology
 from skipsearch.tasks import (
+    DEFAULT_BATCH,
     TaskData,
     TrainConfig,
+    analysis_batch,
     flow_ratio,
     flow_status,
     gradient_norms,
-    reshape_for,
     seed_everything,
     train_model,
 )
 from skipsearch.topology import Topology
-
-DEFAULT_BATCH = 512
 
 
 @dataclass(frozen=True)
@@ -66,12 +65,6 @@ def measure_flow(model: nn.Module, x: Tensor, y: Tensor, stage: str, accuracy: f
     return GradientFlow(
         topology.name, topology.hash, stage, norms, first, last, ratio, flow_status(ratio), loss, accuracy
     )
-
-
-def analysis_batch(data: TaskData, topology: Topology, batch_size: int = DEFAULT_BATCH) -> tuple[Tensor, Tensor]:
-    """The first ``batch_size`` training samples, viewed as the topology's input shape."""
-    data = reshape_for(data, topology.input_shape)
-    return data.x_train[:batch_size], data.y_train[:batch_size]
 
 
 def gradient_flow(

@@ -69,8 +69,6 @@ def export(
         raise UserError("give a TOPOLOGY (preset or file) or --study NAME with --rank, --pick, --trial or --hash")
     selected = None
     if study is not None:
-        if len(chosen) != 1:
-            raise UserError("choose the trial with exactly one of --rank K, --pick knee, --trial N or --hash H")
         selected = select_trial(storage, study, rank=rank, knee=pick == "knee", trial=trial, hash=hash_)
         topo, name, recipe = selected.topology, selected.stem, selected.recipe
         if recipe is not None and (task is not None or epochs is not None):

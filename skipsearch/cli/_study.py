@@ -164,7 +164,6 @@ class _progress:
         self.bar: Progress | None = None
 
     def __enter__(self) -> _progress | None:
-        _set_logging(self.quiet)
         if self.quiet:
             return None
         self.bar = Progress(

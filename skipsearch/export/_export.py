@@ -9,7 +9,6 @@ by onnxruntime) must all compute the same outputs (atol 1e-4).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,10 +19,10 @@ from torch import fx
 from skipsearch.errors import UserError
 from skipsearch.export._onnx import write_onnx, write_torchscript
 from skipsearch.export._paths import OutputDir, resolve_output, slug
-from skipsearch.export._pytorch import check_source, pytorch_source
+from skipsearch.export._pytorch import check_source, pytorch_class_name, pytorch_source
 from skipsearch.export._select import Recipe
 from skipsearch.nn import build_model, model_cost
-from skipsearch.tasks import load_task, reshape_for, seed_everything, train_model
+from skipsearch.tasks import finite_or_none, load_task, reshape_for, seed_everything, train_model
 from skipsearch.topology import Topology, write_graphml
 
 FORMATS = ("json", "graphml", "pytorch", "torchscript", "onnx", "weights", "bundle")
@@ -84,7 +83,7 @@ def export_topology(
         return ExportResult([path], metrics)
     model = export_model(topology, recipe.seed if recipe else seed, state_dict)
     files = write_model_files(model, topology, fmt, out, stem, dynamo=dynamo)
-    return ExportResult(files, class_name=pytorch_source(model, topology)[1] if fmt == "pytorch" else None)
+    return ExportResult(files, class_name=pytorch_class_name(model) if fmt == "pytorch" else None)
 
 
 def export_model(topology: Topology, seed: int, state_dict: dict[str, torch.Tensor] | None = None) -> fx.GraphModule:
@@ -139,19 +138,15 @@ def train_topology(topology: Topology, recipe: Recipe) -> tuple[fx.GraphModule, 
     if result.status == "diverged":
         raise UserError(f"training {topology.name!r} diverged: {result.reason}")
     metrics = {
-        "accuracy": _finite(result.val_metric),
-        "test_accuracy": _finite(result.test_metric),
-        "loss": _finite(result.val_loss),
+        "accuracy": finite_or_none(result.val_metric),
+        "test_accuracy": finite_or_none(result.test_metric),
+        "loss": finite_or_none(result.val_loss),
         "params": cost.params,
         "macs": cost.macs,
         "flops": cost.flops,
         "epochs": result.epochs_run,
         "train_seconds": round(result.train_seconds, 3),
-        "curve": [_finite(v) for v in result.curve],
+        "curve": [finite_or_none(v) for v in result.curve],
     }
     # Exports, checks and saved state dicts live on the CPU, wherever training ran.
     return model.cpu().eval(), metrics
-
-
-def _finite(value: float | None) -> float | None:
-    return None if value is None or not math.isfinite(value) else float(value)

@@ -64,6 +64,11 @@ _UNSAFE_DOC = re.compile(r"[^A-Za-z0-9 _.,:;()+-]")
 _REWRITES = {"torch._C._nn.gelu(": "nn.functional.gelu("}
 
 
+def pytorch_class_name(model: fx.GraphModule) -> str:
+    """The name of the model class in the exported ``.py`` file."""
+    return _class_name(type(model).__name__)
+
+
 def pytorch_source(model: fx.GraphModule, topology: Topology, *, stem: str = "model") -> tuple[str, str]:
     """``(source, class_name)``: the file's text and the name of its model class.
 
@@ -77,7 +82,7 @@ def pytorch_source(model: fx.GraphModule, topology: Topology, *, stem: str = "mo
         children = dict(container.named_children()) if container is not None else {}
         if children:
             holders.append(_holder_source(holder, children, inits, used))
-    class_name = _class_name(type(model).__name__)
+    class_name = pytorch_class_name(model)
     classes = "\n\n\n".join(_MODULE_CLASSES[name].strip("\n") for name in _MODULE_CLASSES if name in used)
     parts = [
         _docstring(topology, stem, class_name) + "\nimport torch\nfrom torch import nn\n\n"

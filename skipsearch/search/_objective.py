@@ -8,7 +8,6 @@ copies finished trials into the results tables.
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
 import optuna
@@ -24,10 +23,11 @@ from skipsearch.search._storage import is_connection_error
 from skipsearch.tasks import (
     TaskData,
     TrainResult,
+    analysis_batch,
+    finite_or_none,
     flow_ratio,
     gradient_norms,
     load_task,
-    reshape_for,
     seed_everything,
     train_model,
 )
@@ -111,14 +111,14 @@ class Objective:
         trial.set_user_attr("shortest_path", metrics.shortest_path)
 
     def _gradient_flow(self, trial: optuna.Trial, model: torch.nn.Module, key: str) -> None:
-        """First/last hidden block gradient ratio on the first 512 training samples, if the study asks."""
+        """First/last hidden block gradient ratio on the first training samples, if the study asks."""
         if not self.config.analysis.gradient_flow:
             return
-        data = reshape_for(self.data, model_topology(model).input_shape)
+        x, y = analysis_batch(self.data, model_topology(model))
         device = model_device(model)
         with cpu_threads(self.train_config.threads):
-            norms, _ = gradient_norms(model, data.x_train[:512].to(device), data.y_train[:512].to(device))
-        trial.set_user_attr(key, _finite_or_none(flow_ratio(norms)))
+            norms, _ = gradient_norms(model, x.to(device), y.to(device))
+        trial.set_user_attr(key, finite_or_none(flow_ratio(norms)))
 
     def _store_result(self, trial: optuna.Trial, result: TrainResult) -> None:
         values = {
@@ -129,8 +129,8 @@ class Objective:
             "epochs": result.epochs_run,
         }
         for key, value in values.items():
-            trial.set_user_attr(key, _finite_or_none(value))
-        trial.set_user_attr("curve", [_finite_or_none(v) for v in result.curve])
+            trial.set_user_attr(key, finite_or_none(value))
+        trial.set_user_attr("curve", [finite_or_none(v) for v in result.curve])
 
     def _values(self, attrs: dict[str, Any]) -> float | list[float]:
         values = [float(attrs[o.name]) for o in self.config.objectives]
@@ -177,10 +177,6 @@ class Objective:
 
 def _curve(trial: optuna.trial.FrozenTrial) -> tuple[float, ...]:
     return tuple(v for v in trial.user_attrs.get("curve", []) if v is not None)
-
-
-def _finite_or_none(value: float | None) -> float | None:
-    return None if value is None or not math.isfinite(value) else float(value)
 
 
 FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)

@@ -9,18 +9,21 @@ final model is computed once, at the end.
 from skipsearch.tasks._config import TrainConfig
 from skipsearch.tasks._data import METRICS, TaskData, reshape_for
 from skipsearch.tasks._gradients import (
+    DEFAULT_BATCH,
     EXPLODING,
     VANISHING,
+    analysis_batch,
     flow_ratio,
     flow_status,
     gradient_norms,
     hidden_blocks,
 )
-from skipsearch.tasks._metrics import evaluate, mean_iou
+from skipsearch.tasks._metrics import evaluate, finite_or_none, mean_iou
 from skipsearch.tasks._registry import TASKS, TaskSpec, load_task
 from skipsearch.tasks._train import TrainResult, resolve_device, seed_everything, train_model
 
 __all__ = [
+    "DEFAULT_BATCH",
     "EXPLODING",
     "METRICS",
     "TASKS",
@@ -29,7 +32,9 @@ __all__ = [
     "TaskSpec",
     "TrainConfig",
     "TrainResult",
+    "analysis_batch",
     "evaluate",
+    "finite_or_none",
     "flow_ratio",
     "flow_status",
     "gradient_norms",

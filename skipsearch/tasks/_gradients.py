@@ -16,7 +16,11 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from skipsearch.nn import model_block, model_topology, training_mode
+from skipsearch.tasks._data import TaskData, reshape_for
 from skipsearch.topology import OPS, Topology
+
+DEFAULT_BATCH = 512
+"""Training samples a gradient measurement uses (the first ones: the same for every topology)."""
 
 VANISHING = 1e-3
 """Flow ratios (first/last hidden block) below this are flagged ``vanishing``."""
@@ -67,3 +71,9 @@ def flow_ratio(norms: dict[str, float]) -> float:
         return 1.0
     first, last = norms[next(iter(norms))], norms[next(reversed(norms))]
     return first / last if last > 0 else (math.inf if first > 0 else math.nan)
+
+
+def analysis_batch(data: TaskData, topology: Topology, batch_size: int = DEFAULT_BATCH) -> tuple[Tensor, Tensor]:
+    """The first ``batch_size`` training samples, viewed as the topology's input shape."""
+    data = reshape_for(data, topology.input_shape)
+    return data.x_train[:batch_size], data.y_train[:batch_size]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
@@ -64,3 +66,8 @@ def evaluate(model: nn.Module, x: Tensor, y: Tensor, metric: str, batch_size: in
     if metric == "accuracy":
         return float(hits) / max(len(y), 1), loss
     return (float(iou_from_confusion(confusion)) if confusion is not None else 0.0), loss
+
+
+def finite_or_none(value: float | None) -> float | None:
+    """``value`` as a float, or ``None`` where it is missing, NaN or infinite (JSON and SQL keep no NaN)."""
+    return None if value is None or not math.isfinite(value) else float(value)
