@@ -11,6 +11,9 @@ from typing import TypeVar
 
 import optuna
 import sqlalchemy
+from optuna.storages._rdb import models
+from optuna.trial import TrialState
+from sqlalchemy import event, orm
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
@@ -65,12 +68,29 @@ CONNECT_ATTEMPTS = 6
 
 
 class _RobustRDBStorage(optuna.storages.RDBStorage):
-    """An RDBStorage whose heartbeat survives a dropped connection.
+    """An RDBStorage whose heartbeats survive dropped connections and cover every RUNNING trial.
 
     Optuna's heartbeat thread dies on the first database error, after which the healthy trial goes
     stale and another worker fails it ("Trial ... already finished", Optuna #5582). A missed beat is
     harmless as long as a later one lands within the grace period, so errors are logged and skipped.
+
+    Optuna writes a trial's first beat only once its objective starts, and never fails a RUNNING
+    trial without one as stale (Optuna #2908). A connection lost after the trial's row committed but
+    before that beat (inside ``study.ask()``, or a tell that failed before the first beat) would
+    leave the trial RUNNING for ever. Here a trial gets its first beat in the transaction that makes
+    it RUNNING, so such a trial goes stale like any other and is failed and re-queued.
     """
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._beat_on_start()
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        super().__setstate__(state)  # a new session factory: listen on it too
+        self._beat_on_start()
+
+    def _beat_on_start(self) -> None:
+        event.listen(self.scoped_session.session_factory, "before_flush", _first_heartbeat)
 
     def record_heartbeat(self, trial_id: int) -> None:
         try:
@@ -81,6 +101,23 @@ class _RobustRDBStorage(optuna.storages.RDBStorage):
             _logger.warning(
                 "heartbeat of trial id %d missed (%s); retrying at the next beat", trial_id, connection_error_text(exc)
             )
+
+
+def _first_heartbeat(session: orm.Session, flush_context: object, instances: object) -> None:
+    """``before_flush``: a heartbeat row (database time) for each trial this flush makes RUNNING.
+
+    New rows count only with a start time: Optuna inserts a trial enqueued as WAITING as RUNNING
+    first (with none) and changes its state before the commit.
+    """
+    for trial in [*session.new, *session.dirty]:
+        if not isinstance(trial, models.TrialModel) or trial.state != TrialState.RUNNING:
+            continue
+        if trial in session.new:
+            starts = trial.datetime_start is not None
+        else:
+            starts = bool(sqlalchemy.inspect(trial).attrs.state.history.deleted)  # WAITING -> RUNNING
+        if starts and not trial.heartbeats:
+            session.add(models.TrialHeartbeatModel(trial=trial))
 
 
 def open_storage(

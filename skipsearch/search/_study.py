@@ -193,7 +193,7 @@ def run_worker(
         if progress is not None:
             callbacks.append(progress)
         shutdown.study = study
-        failures = 0
+        failures, lost_database = 0, False
         while not shutdown.requested:
             left = None if max_trials is None else max_trials - objective.finished
             seconds = None if deadline is None else deadline - time.monotonic()
@@ -202,17 +202,23 @@ def run_worker(
             done_before = objective.finished
             try:
                 study.optimize(objective, n_trials=left, timeout=seconds, catch=(Exception,), callbacks=callbacks)
-                if max_trials is not None or deadline is not None or not _await_leftovers(study, goal, shutdown):
+                if max_trials is not None or deadline is not None:
+                    break
+                if not _await_leftovers(study, goal, shutdown, settle=lost_database):
                     break
                 failures = 0
             except Exception as exc:
-                if objective.taken_over(study):
-                    # Its heartbeat lapsed (a long database outage) and another worker failed and
-                    # re-queued it: Optuna's tell then fails; the retry runs elsewhere.
-                    _logger.warning("trial %s was failed as stale by another worker; going on", objective.last)
-                    continue
-                if not is_connection_error(exc):
+                finished_meanwhile = objective.taken_over(study)
+                if not finished_meanwhile and not is_connection_error(exc):
                     raise
+                lost_database = True
+                if finished_meanwhile:
+                    # Its tell failed, yet the trial is finished: another worker failed it as stale
+                    # (a long outage; the retry runs elsewhere), or the tell committed just before the
+                    # connection dropped (the callbacks did not run: its results row is written here).
+                    _logger.warning("trial %s was finished meanwhile; going on", objective.last)
+                    _resync(engine, study)
+                    continue
                 failures = 0 if objective.finished > done_before else failures + 1
                 if failures > MAX_RECONNECTS:
                     raise UserError(f"the database failed {failures} times in a row; last error: {exc}") from None
@@ -220,18 +226,25 @@ def run_worker(
                 _logger.warning("database error (%s); resuming in %.1f s", connection_error_text(exc), delay)
                 time.sleep(delay)
                 _resync(engine, study)
+        if lost_database:  # a row whose write the last lost connection broke
+            retrying(lambda: sync_results(engine, study), "writing missing results rows")
         plots.refresh(study)  # the final state, whatever the throttle skipped
         artifacts.close()
     return study
 
 
-def _await_leftovers(study: optuna.Study, goal: int, shutdown: Shutdown) -> bool:
+def _await_leftovers(study: optuna.Study, goal: int, shutdown: Shutdown, settle: bool = False) -> bool:
     """Waits while the target counts on RUNNING trials; ``True`` when there is work to do again.
 
     Some of those trials may belong to dead workers: they go stale after the grace period and are
-    failed and re-queued here, and this worker runs the retries.
+    failed and re-queued here, and this worker runs the retries. With ``settle`` (this worker lost
+    the database on the way: a trial it was starting or finishing may be RUNNING with no one to
+    finish it) it also waits, once the target is reached, up to a grace period and two beats for
+    the RUNNING trials to end or go stale.
     """
-    interval = study._storage.get_heartbeat_interval() or 5  # type: ignore[attr-defined]
+    storage = study._storage
+    interval = storage.get_heartbeat_interval() or 5  # type: ignore[attr-defined]
+    settle_by = time.monotonic() + (getattr(storage, "grace_period", None) or 2 * interval) + 2 * interval
     while not shutdown.requested:
         optuna.storages.fail_stale_trials(study)
         trials = study.get_trials(deepcopy=False)
@@ -239,8 +252,9 @@ def _await_leftovers(study: optuna.Study, goal: int, shutdown: Shutdown) -> bool
         running = sum(t.state == TrialState.RUNNING for t in trials)
         waiting = sum(t.state == TrialState.WAITING for t in trials)
         if counted >= goal:
-            return False
-        if waiting or counted + running < goal:
+            if not (settle and running and time.monotonic() < settle_by):
+                return False
+        elif waiting or counted + running < goal:
             return True
         time.sleep(interval)
     return False

@@ -144,8 +144,8 @@ class TrackedObjective:
             self.finished += 1
 
     def taken_over(self, study: optuna.Study) -> bool:
-        """Whether the trial this worker was running has been finished by someone else (another
-        worker failed it as stale after its heartbeat lapsed)."""
+        """Whether the trial whose tell just failed is finished all the same: another worker failed
+        it as stale after its heartbeat lapsed, or the tell committed before its connection dropped."""
         trial = self.current
         if trial is None:
             return False
