@@ -134,8 +134,8 @@ class AnalysisConfig(_Strict):
 class ExecutionConfig(_Strict):
     heartbeat_interval: int = Field(default=10, ge=1)
     grace_period: int = Field(default=60, ge=2)
-    """Seconds without a heartbeat after which a RUNNING trial counts as its worker's loss (failed,
-    re-queued). The clock starts with the trial, before the sampler proposes: cover that too."""
+    """Seconds without a heartbeat after which a RUNNING trial counts as its worker's loss (failed and
+    re-queued). Beats run from the moment the trial starts (sampling included) until it ends."""
     max_retry: int = Field(default=3, ge=0)
     threads_per_worker: int | None = Field(default=None, ge=1)
     dedupe: bool = True
