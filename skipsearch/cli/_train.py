@@ -45,7 +45,7 @@ def train(
         err = exc.errors()[0]
         raise UserError(f"--{str(err['loc'][0]).replace('_', '-')}: {err['msg']}") from None
     data = load_task(task, seed=seed)
-    info = train_topology(topo, data, config, seed=seed)
+    info = _train(topo, data, config, seed=seed)
     if as_json:
         print(json.dumps(info, indent=2))
     else:
@@ -54,17 +54,13 @@ def train(
         raise typer.Exit(1)
 
 
-def train_topology(topo: Any, data: Any, config: Any, *, seed: int) -> dict[str, Any]:
-    """Builds the model of ``topo`` from ``seed``, trains it, and returns what ``train --json`` prints."""
-    from skipsearch.nn import build_model, model_cost
-    from skipsearch.tasks import reshape_for, seed_everything, train_model
+def _train(topo: Any, data: Any, config: Any, *, seed: int) -> dict[str, Any]:
+    """Trains ``topo`` from ``seed`` and returns what ``train --json`` prints."""
+    from skipsearch.tasks import train_topology
 
-    reshape_for(data, topo.input_shape)  # a shape mismatch fails here, before any work
     start = time.perf_counter()
-    seed_everything(seed)
-    model = build_model(topo)
-    cost = model_cost(model, topo.input_shape, latency=False)
-    result = train_model(model, data, config, seed=seed)
+    run = train_topology(topo, data, config, seed=seed)
+    result = run.result
     return {
         "topology": topo.name,
         "hash": topo.hash,
@@ -77,8 +73,8 @@ def train_topology(topo: Any, data: Any, config: Any, *, seed: int) -> dict[str,
         "test_metric": _number(result.test_metric),
         "val_loss": _number(result.val_loss),
         "train_loss": _number(result.train_loss),
-        "params": cost.params,
-        "macs": cost.macs,
+        "params": run.cost.params,
+        "macs": run.cost.macs,
         "epochs": result.epochs_run,
         "train_seconds": round(result.train_seconds, 3),
         "wall_seconds": round(time.perf_counter() - start, 3),

@@ -23,7 +23,7 @@ from skipsearch.export._export import (
     example_input,
     export_model,
     export_topology,
-    train_topology,
+    train_recipe,
 )
 from skipsearch.export._paths import OutputDir, resolve_output, slug
 from skipsearch.export._pytorch import load_source, pytorch_source
@@ -53,6 +53,6 @@ __all__ = [
     "resolve_output",
     "select_trial",
     "slug",
-    "train_topology",
+    "train_recipe",
     "write_bundle",
 ]

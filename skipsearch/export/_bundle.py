@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from skipsearch.errors import UserError
-from skipsearch.export._export import ExportResult, train_topology, write_model_files
+from skipsearch.export._export import ExportResult, train_recipe, write_model_files
 from skipsearch.export._paths import OutputDir
 from skipsearch.export._select import Recipe
 from skipsearch.topology import Topology, write_graphml
@@ -46,7 +46,7 @@ def write_bundle(
 ) -> ExportResult:
     """Trains ``topology`` with ``recipe`` and writes the folder ``output/name/`` (see the module docstring)."""
     folder = output.subdir(name)
-    model, metrics = train_topology(topology, recipe)
+    model, metrics = train_recipe(topology, recipe)
     files = [folder.write_text("topology.json", topology.to_json() + "\n")]
     graphml = folder.path("topology.graphml")
     write_graphml(topology, graphml)
@@ -164,7 +164,7 @@ def reproduce_bundle(bundle: str | Path, *, tolerance: float = 1e-6) -> Reproduc
         recipe = Recipe.from_dict(manifest)
     except (KeyError, TypeError, ValueError) as exc:
         raise UserError(f"{folder / MANIFEST}: incomplete training recipe ({exc})") from None
-    model, metrics = train_topology(topology, recipe)
+    model, metrics = train_recipe(topology, recipe)
     recorded = manifest.get("metrics") or {}
     rows = [MetricDifference(k, recorded.get(k), metrics.get(k)) for k in COMPARED]
     weights, problems = _weights_difference(folder / STATE_DICT, model.state_dict())

@@ -21,8 +21,8 @@ from skipsearch.export._onnx import write_onnx, write_torchscript
 from skipsearch.export._paths import OutputDir, resolve_output, slug
 from skipsearch.export._pytorch import check_source, pytorch_class_name, pytorch_source
 from skipsearch.export._select import Recipe
-from skipsearch.nn import build_model, model_cost
-from skipsearch.tasks import finite_or_none, load_task, reshape_for, seed_everything, train_model
+from skipsearch.nn import build_model
+from skipsearch.tasks import finite_or_none, load_task, seed_everything, train_topology
 from skipsearch.topology import Topology, write_graphml
 
 FORMATS = ("json", "graphml", "pytorch", "torchscript", "onnx", "weights", "bundle")
@@ -77,7 +77,7 @@ def export_topology(
         return ExportResult([path])
     if fmt == "weights":
         assert recipe is not None
-        model, metrics = train_topology(topology, recipe)
+        model, metrics = train_recipe(topology, recipe)
         path = out.path(f"{stem}.weights.pt")
         torch.save(model.state_dict(), path)
         return ExportResult([path], metrics)
@@ -127,14 +127,11 @@ def write_model_files(
     raise UserError(f"--format {fmt!r}: not a model format")
 
 
-def train_topology(topology: Topology, recipe: Recipe) -> tuple[fx.GraphModule, dict[str, Any]]:
-    """Trains ``topology`` exactly as a study trial does: seed, build, train; returns model and metrics."""
+def train_recipe(topology: Topology, recipe: Recipe) -> tuple[fx.GraphModule, dict[str, Any]]:
+    """Trains ``topology`` with ``recipe`` exactly as a study trial does; returns model and metrics."""
     data = load_task(recipe.task, seed=recipe.seed, **recipe.task_options)
-    reshape_for(data, topology.input_shape)  # a shape mismatch fails here, before any work
-    seed_everything(recipe.seed)
-    model = build_model(topology)
-    cost = model_cost(model, topology.input_shape, latency=False)
-    result = train_model(model, data, recipe.train_config, seed=recipe.seed)
+    run = train_topology(topology, data, recipe.train_config, seed=recipe.seed)
+    result, cost = run.result, run.cost
     if result.status == "diverged":
         raise UserError(f"training {topology.name!r} diverged: {result.reason}")
     metrics = {
@@ -149,4 +146,4 @@ def train_topology(topology: Topology, recipe: Recipe) -> tuple[fx.GraphModule, 
         "curve": [finite_or_none(v) for v in result.curve],
     }
     # Exports, checks and saved state dicts live on the CPU, wherever training ran.
-    return model.cpu().eval(), metrics
+    return run.model.cpu().eval(), metrics

@@ -20,7 +20,14 @@ from skipsearch.tasks._gradients import (
 )
 from skipsearch.tasks._metrics import evaluate, finite_or_none, mean_iou
 from skipsearch.tasks._registry import TASKS, TaskSpec, load_task
-from skipsearch.tasks._train import TrainResult, resolve_device, seed_everything, train_model
+from skipsearch.tasks._train import (
+    TopologyRun,
+    TrainResult,
+    resolve_device,
+    seed_everything,
+    train_model,
+    train_topology,
+)
 
 __all__ = [
     "DEFAULT_BATCH",
@@ -30,6 +37,7 @@ __all__ = [
     "VANISHING",
     "TaskData",
     "TaskSpec",
+    "TopologyRun",
     "TrainConfig",
     "TrainResult",
     "analysis_batch",
@@ -45,4 +53,5 @@ __all__ = [
     "resolve_device",
     "seed_everything",
     "train_model",
+    "train_topology",
 ]

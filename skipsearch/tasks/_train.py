@@ -12,14 +12,15 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
+from torch import fx, nn
 from torch.nn import functional as F
 
 from skipsearch.errors import UserError
-from skipsearch.nn import SwitchSkip, built_topology, cpu_threads, switch_penalty
+from skipsearch.nn import Cost, SwitchSkip, build_model, built_topology, cpu_threads, model_cost, switch_penalty
 from skipsearch.tasks._config import TrainConfig
 from skipsearch.tasks._data import TaskData, reshape_for
 from skipsearch.tasks._metrics import evaluate
+from skipsearch.topology import Topology
 
 ShouldStop = Callable[[int, float], bool]
 
@@ -58,6 +59,27 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+@dataclass(frozen=True)
+class TopologyRun:
+    """A topology trained from its seed: the trained model, its cost, the training's result."""
+
+    model: fx.GraphModule
+    cost: Cost
+    result: TrainResult
+
+
+def train_topology(topology: Topology, data: TaskData, config: TrainConfig, *, seed: int) -> TopologyRun:
+    """Builds ``topology``'s model from ``seed`` and trains it as a study trial does (``train`` and
+    exports use this; the study objective interleaves its own steps). Data that does not fit the
+    topology's input fails before any work. The cost has no latency: a training run's figures are
+    accuracy and size."""
+    reshape_for(data, topology.input_shape)
+    seed_everything(seed)
+    model = build_model(topology)
+    cost = model_cost(model, topology.input_shape, latency=False)
+    return TopologyRun(model, cost, train_model(model, data, config, seed=seed))
 
 
 def resolve_device(name: str) -> torch.device:

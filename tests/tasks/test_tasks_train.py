@@ -11,7 +11,7 @@ from torch import nn
 
 from skipsearch.errors import UserError
 from skipsearch.nn import build_model, switch_states
-from skipsearch.tasks import TrainConfig, load_task, seed_everything, train_model
+from skipsearch.tasks import TrainConfig, load_task, seed_everything, train_model, train_topology
 from skipsearch.topology import Topology, families
 
 FAST = TrainConfig(epochs=2, batch_size=256, lr=3e-3, threads=1)
@@ -141,6 +141,18 @@ def test_incompatible_input_shape_is_a_user_error() -> None:
     model = build_model(families.mlp(64, [8], 10))
     with pytest.raises(UserError, match="cannot be viewed"):
         train_model(model, load_task("mnist1d"), FAST, seed=0)
+
+
+def test_train_topology_is_the_trial_recipe() -> None:
+    topology = families.resnet((1, 40), [(4, 1, 1), (8, 1, 2)], 10, shortcut="project")
+    trained = train_topology(topology, load_task("mnist1d"), FAST, seed=0)
+    model, result = run(tiny_cnn)  # seed, build, train by hand
+    assert trained.result.curve == result.curve and trained.result.test_metric == result.test_metric
+    for p, q in zip(trained.model.state_dict().values(), model.state_dict().values(), strict=True):
+        assert torch.equal(p, q)
+    assert trained.cost.params == sum(p.numel() for p in model.parameters()) and trained.cost.macs > 0
+    with pytest.raises(UserError, match="cannot be viewed"):  # before any model is built
+        train_topology(families.mlp(64, [8], 10), load_task("mnist1d"), FAST, seed=0)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
