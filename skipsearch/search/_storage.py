@@ -120,6 +120,14 @@ def _first_heartbeat(session: orm.Session, flush_context: object, instances: obj
             session.add(models.TrialHeartbeatModel(trial=trial))
 
 
+def heartbeat_timing(study: optuna.Study) -> tuple[int, int]:
+    """The study storage's heartbeat interval and grace period in seconds (Optuna's defaults where
+    unset: a 5 s poll without heartbeats, a grace of two beats)."""
+    storage = getattr(study._storage, "_backend", study._storage)  # Study wraps it in a cache
+    interval = getattr(storage, "heartbeat_interval", None) or 5
+    return interval, getattr(storage, "grace_period", None) or 2 * interval
+
+
 def open_storage(
     url: str,
     *,

@@ -31,6 +31,7 @@ from skipsearch.search._space import SearchSpace
 from skipsearch.search._storage import (
     backoff,
     connection_error_text,
+    heartbeat_timing,
     is_connection_error,
     open_storage,
     retrying,
@@ -242,9 +243,8 @@ def _await_leftovers(study: optuna.Study, goal: int, shutdown: Shutdown, settle:
     finish it) it also waits, once the target is reached, up to a grace period and two beats for
     the RUNNING trials to end or go stale.
     """
-    storage = study._storage
-    interval = storage.get_heartbeat_interval() or 5  # type: ignore[attr-defined]
-    settle_by = time.monotonic() + (getattr(storage, "grace_period", None) or 2 * interval) + 2 * interval
+    interval, grace = heartbeat_timing(study)
+    settle_by = time.monotonic() + grace + 2 * interval
     while not shutdown.requested:
         optuna.storages.fail_stale_trials(study)
         trials = study.get_trials(deepcopy=False)

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from optuna.trial import TrialState
 
 from skipsearch.search import open_storage
+from skipsearch.search._storage import heartbeat_timing
 from skipsearch.search._study import _await_leftovers
 from skipsearch.search._worker import Shutdown
 
@@ -29,8 +30,8 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return request.getfixturevalue("postgres_url")
 
 
-def _study(url: str) -> optuna.Study:
-    storage = open_storage(url, heartbeat_interval=1, grace_period=GRACE, max_retry=2)
+def _study(url: str, grace: int = GRACE) -> optuna.Study:
+    storage = open_storage(url, heartbeat_interval=1, grace_period=grace, max_retry=2)
     return optuna.create_study(storage=storage, study_name="beats")
 
 
@@ -80,7 +81,8 @@ def test_finished_trials_added_whole_need_no_beat_and_pickling_keeps_the_rule(tm
 
 
 def test_a_worker_that_lost_the_database_settles_running_trials_before_it_exits(tmp_path: Path) -> None:
-    study = _study(f"sqlite:///{tmp_path / 'storage.db'}")
+    study = _study(f"sqlite:///{tmp_path / 'storage.db'}", grace=5)  # the wait must follow the grace period
+    assert heartbeat_timing(study) == (1, 5)
     study.add_trial(optuna.trial.create_trial(params={}, distributions={}, value=1.0))
     study.ask()  # an orphan: started, then its worker lost the connection
     with Shutdown(grace=1) as shutdown:
@@ -88,5 +90,5 @@ def test_a_worker_that_lost_the_database_settles_running_trials_before_it_exits(
         assert study.get_trials(deepcopy=False)[1].state == TrialState.RUNNING
         started = time.monotonic()
         assert _await_leftovers(study, goal=1, shutdown=shutdown, settle=True) is False
-    assert time.monotonic() - started < GRACE + 4
+    assert time.monotonic() - started < 5 + 4
     assert TrialState.RUNNING not in {t.state for t in study.get_trials(deepcopy=False)}
