@@ -85,9 +85,10 @@ def _train(topo: Any, data: Any, config: Any, *, seed: int) -> dict[str, Any]:
 
 def _number(value: float | None) -> float | None:
     """JSON has no NaN: a diverged run's metrics become null."""
-    if value is None or value != value or value in (float("inf"), float("-inf")):
-        return None
-    return round(value, 6)
+    from skipsearch.tasks import finite_or_none
+
+    number = finite_or_none(value)
+    return None if number is None else round(number, 6)
 
 
 def _print_result(info: dict[str, Any]) -> None:

@@ -186,10 +186,12 @@ class PredictorSampler(optuna.samplers.BaseSampler):
         if not hashes:
             return []
         points = np.array([predicted[h] for h in hashes])
-        cost = self._costs if exact else self._estimated_costs
-        for k, name in enumerate(self._objectives):
-            if name in COMPUTED_OBJECTIVES:
-                points[:, k] = [cost(*pool[h])[name] for h in hashes]
+        computed = [(k, name) for k, name in enumerate(self._objectives) if name in COMPUTED_OBJECTIVES]
+        if computed:
+            cost = self._costs if exact else self._estimated_costs
+            costs = [cost(*pool[h]) for h in hashes]
+            for k, name in computed:
+                points[:, k] = [c[name] for c in costs]
         scores = _hv_improvements(points, values, directions)
         tiebreak = _standardised_sum(points, values, directions)
         order = sorted(range(len(hashes)), key=lambda i: (scores[i], tiebreak[i]), reverse=True)

@@ -12,7 +12,7 @@ from typing import Any
 
 import optuna
 import torch
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from skipsearch.nn import build_model, cpu_threads, model_cost, model_device, model_topology
 from skipsearch.results import METRICS
@@ -72,7 +72,9 @@ class Objective:
             reason = f"{active} active skip edges exceed space.max_active={limit}"
             trial.set_user_attr("stop_reason", reason)
             raise optuna.TrialPruned(reason)
-        if self.config.execution.dedupe and (earlier := self._find_evaluated(trial, topology.hash)) is not None:
+        # Read once: deduplication and the Pareto early stopper both look at the finished trials.
+        finished = trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if self.config.execution.dedupe and (earlier := self._find_evaluated(finished, topology.hash)) is not None:
             for key in (*METRIC_ATTRS, "curve"):
                 if key in earlier.user_attrs:
                     trial.set_user_attr(key, earlier.user_attrs[key])
@@ -84,7 +86,7 @@ class Objective:
         costs = model_cost(model, topology.input_shape).to_dict()
         for key, value in costs.items():
             trial.set_user_attr(key, value)
-        stopper = self._stopper(trial, costs)
+        stopper = self._stopper(trial, costs, finished)
         self._gradient_flow(trial, model, "grad_ratio_init")
         result = train_model(model, self.data, self.train_config, seed=self.config.seed, should_stop=stopper)
         self._store_result(trial, result)
@@ -137,18 +139,15 @@ class Objective:
         return values if self.config.multi_objective else values[0]
 
     # -- history --------------------------------------------------------------------------------
-    def _finished(self, trial: optuna.Trial) -> list[optuna.trial.FrozenTrial]:
-        return trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-
-    def _find_evaluated(self, trial: optuna.Trial, topology_hash: str) -> optuna.trial.FrozenTrial | None:
+    def _find_evaluated(self, finished: list[FrozenTrial], topology_hash: str) -> FrozenTrial | None:
         """A finished trial of this study that trained the same topology with the same seed."""
-        for done in self._finished(trial):
+        for done in finished:
             attrs = done.user_attrs
             if attrs.get("hash") == topology_hash and attrs.get("seed") == self.config.seed:
                 return done
         return None
 
-    def _stopper(self, trial: optuna.Trial, costs: dict[str, Any]) -> Any:
+    def _stopper(self, trial: optuna.Trial, costs: dict[str, Any], finished: list[FrozenTrial]) -> Any:
         early = self.config.early_stopping
         if not early.enabled:
             return None
@@ -161,13 +160,13 @@ class Objective:
                 return trial.should_prune()
 
             return report
-        finished = [
+        history = [
             FinishedTrial(t.number, tuple(float(t.user_attrs[c]) for c in self.cost_names), _curve(t))
-            for t in self._finished(trial)
+            for t in finished
             if all(t.user_attrs.get(c) is not None for c in self.cost_names)
         ]
         return ParetoEarlyStopper(
-            finished,
+            history,
             [float(costs[c]) for c in self.cost_names],
             self.train_config.epochs,
             min_epoch_fraction=early.min_epoch_fraction,
@@ -175,14 +174,14 @@ class Objective:
         )
 
 
-def _curve(trial: optuna.trial.FrozenTrial) -> tuple[float, ...]:
+def _curve(trial: FrozenTrial) -> tuple[float, ...]:
     return tuple(v for v in trial.user_attrs.get("curve", []) if v is not None)
 
 
 FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 
-def evaluated(trial: optuna.trial.FrozenTrial) -> bool:
+def evaluated(trial: FrozenTrial) -> bool:
     """Whether a trial finished its evaluation: COMPLETE, PRUNED, or FAIL with the objective's reason
     (a killed worker's trial fails without one; Optuna retries it, so it evaluated nothing)."""
     if trial.state == TrialState.FAIL:
@@ -190,7 +189,7 @@ def evaluated(trial: optuna.trial.FrozenTrial) -> bool:
     return trial.state in FINISHED_STATES
 
 
-def topology_of(trial: optuna.trial.FrozenTrial) -> Topology | None:
+def topology_of(trial: FrozenTrial) -> Topology | None:
     """The topology a trial evaluated, from its user attributes."""
     text = trial.user_attrs.get("topology")
     return Topology.from_dict(json.loads(text)) if text else None
