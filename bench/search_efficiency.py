@@ -40,7 +40,7 @@ from skipsearch.nn import build_model, model_cost
 from skipsearch.predictor import evaluate_predictor, fit_predictor
 from skipsearch.results import hypervolume_history
 from skipsearch.search import Objective, SearchSpace, StudyConfig, TrialFailed, make_sampler, parse_study_config
-from skipsearch.tasks import TaskData, load_task, train_model
+from skipsearch.tasks import TaskData, load_task, train_topology
 from skipsearch.topology import Topology
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -120,7 +120,7 @@ def trained_accuracy(topology_json: str, seed: int, epochs: int) -> float:
     torch.set_num_threads(1)
     topology = Topology.from_json(topology_json)
     config = study_config("random", seed, epochs, 1).train_config
-    return train_model(build_model(topology), _mnist1d(seed), config, seed=seed).val_metric
+    return train_topology(topology, _mnist1d(seed), config, seed=seed).result.val_metric
 
 
 def predictor_quality(epochs: int, jobs: int, n: int = 200, seed: int = 0) -> dict[str, Any]:
@@ -185,8 +185,10 @@ def main() -> None:
     details = []
     budget = {name: 3 * args.trials if name == "random" else args.trials for name in SAMPLERS}
     jobs = [(name, seed, budget[name]) for seed in args.seeds for name in SAMPLERS]
-    # every search is seeded and single-threaded: running them side by side changes timings, not results
-    with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+    # Every search is seeded and single-threaded, and runs in a fresh process (a process that ran
+    # other searches first gave a different curve): side by side changes timings, not results.
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(args.jobs, mp_context=spawn, max_tasks_per_child=1) as pool:
         futures = [pool.submit(run_search, name, seed, trials, args.epochs) for name, seed, trials in jobs]
         for (name, seed, _), future in zip(jobs, futures, strict=True):
             result = future.result()

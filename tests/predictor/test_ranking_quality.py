@@ -14,10 +14,9 @@ import numpy as np
 import pytest
 import torch
 
-from skipsearch.nn import build_model
 from skipsearch.predictor import evaluate_predictor, fit_predictor
 from skipsearch.search import SearchSpace, load_study_config
-from skipsearch.tasks import load_task, train_model
+from skipsearch.tasks import load_task, train_topology
 
 STUDY = Path(__file__).resolve().parents[2] / "studies" / "mnist1d-deep-skips.yaml"
 
@@ -30,7 +29,7 @@ def test_held_out_kendall_tau_on_trained_topologies() -> None:
     data = load_task("mnist1d", seed=config.seed)
     topologies = space.random_topologies(200, seed=7)
     accuracy = np.array(
-        [train_model(build_model(t), data, config.train_config, seed=config.seed).val_metric for t in topologies]
+        [train_topology(t, data, config.train_config, seed=config.seed).result.val_metric for t in topologies]
     )
     assert accuracy.max() - accuracy.min() > 0.15  # the topology matters here: a ranking is there to learn
 
