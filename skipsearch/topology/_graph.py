@@ -130,6 +130,13 @@ class Topology:
         renamed.__dict__.update((k, v) for k, v in self.__dict__.items() if k not in _FIELDS)
         return renamed
 
+    def __repr__(self) -> str:
+        # The dataclass repr lists every node and edge: 36,637 characters for densenet-bc-100.
+        return (
+            f"Topology({self.name!r}, {len(self.nodes)} nodes, "
+            f"{len(self.active_skips)}/{len(self.skips)} skips active, hash={self.hash})"
+        )
+
     # -- structure ------------------------------------------------------------------------------
     @cached_property
     def index(self) -> dict[str, int]:

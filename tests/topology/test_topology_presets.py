@@ -97,3 +97,10 @@ def test_mlp_deep_and_cnn1d() -> None:
     cnn = get_preset("cnn1d-mnist1d")
     assert cnn.input_shape == (1, 40) and cnn.output_shape == (10,)
     assert {e.align for e in cnn.skips} == {"identity", "project"}
+
+
+def test_repr_fits_on_a_line() -> None:
+    topo = get_preset("densenet-bc-100")
+    text = repr(topo)
+    assert "\n" not in text and len(text) < 120
+    assert topo.name in text and topo.hash in text and f"{len(topo.nodes)} nodes" in text
