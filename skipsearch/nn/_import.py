@@ -505,13 +505,18 @@ def _group(chain: list[_Layer], input_shape: tuple[int, ...]) -> tuple[list[_Blo
     return blocks, skips
 
 
+_BLOCK_PATTERNS: dict[str, list[tuple[str, ...]]] = {
+    "conv": [("conv",), ("bn",), ("act",)],
+    "linear": [("linear",), ("bn", "ln"), ("act",)],
+    "bn": [("bn",), ("act",), ("conv",)],  # pre-activation: BN-act-conv
+}
+"""The layers a block starting with a layer of that kind takes, in order; each but the first (and
+a pre-activated block's conv) optional."""
+
+
 def _block_end(chain: list[_Layer], start: int, forks: set[int]) -> int:
     """The index after the last layer that joins the block starting at ``chain[start]``."""
-    pattern = {
-        "conv": [("conv",), ("bn",), ("act",)],
-        "linear": [("linear",), ("bn", "ln"), ("act",)],
-        "bn": [("bn",), ("act",), ("conv",)],  # pre-activation: BN-act-conv
-    }.get(chain[start].kind)
+    pattern = _BLOCK_PATTERNS.get(chain[start].kind)
     if pattern is None:
         return start + 1
     i = start
