@@ -10,6 +10,7 @@ import pytest
 import torch
 from cli_runner import invoke
 from import_models import MODELS, TinyResNet
+from reference_models import randomize_norms
 from torch import nn
 
 from skipsearch.nn import ModelImportError, build_model, count_params, import_model, transfer_weights
@@ -23,15 +24,7 @@ def _randomized(make: Callable[[], nn.Module]) -> nn.Module:
     wrong pairing of weights, or an ignored buffer, changes the outputs."""
     torch.manual_seed(0)
     model = make()
-    generator = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, nn.modules.batchnorm._BatchNorm):
-                n = module.num_features
-                module.weight.copy_(0.5 + torch.rand(n, generator=generator))
-                module.bias.copy_(0.2 * torch.randn(n, generator=generator))
-                module.running_mean.copy_(0.2 * torch.randn(n, generator=generator))
-                module.running_var.copy_(0.5 + torch.rand(n, generator=generator))
+    randomize_norms(model, torch.Generator().manual_seed(1))
     return model
 
 
