@@ -77,7 +77,10 @@ def test_module_backbone_with_auto_classes(tmp_path: Path) -> None:
 
 def test_every_family_and_auto_shapes() -> None:
     config = parse_study_config(
-        {**STUDY, "backbone": {"family": "cifar_resnet", "args": {"depth": 8, "input_shape": "auto", "classes": "auto"}}},
+        {
+            **STUDY,
+            "backbone": {"family": "cifar_resnet", "args": {"depth": 8, "input_shape": "auto", "classes": "auto"}},
+        },
         "s.yaml",
     )
     # digits gives vectors of 64 values: a convolutional family sees them as a 1-channel signal.
@@ -100,7 +103,14 @@ def test_import_model_output_is_a_study_backbone(tmp_path: Path) -> None:
     assert [n.op for n in config.backbone.build().nodes] == ["input", "linear", "linear", "head"]
 
 
-BAD_NETS = "import torch\n\ndef make():\n    return torch.nn.Linear(2, 2)\n\ndef broken():\n    raise RuntimeError('no GPU here')\n"
+BAD_NETS = """import torch
+
+def make():
+    return torch.nn.Linear(2, 2)
+
+def broken():
+    raise RuntimeError("no GPU here")
+"""
 
 
 @pytest.mark.parametrize(
@@ -109,7 +119,10 @@ BAD_NETS = "import torch\n\ndef make():\n    return torch.nn.Linear(2, 2)\n\ndef
         ({"file": "nets/missing.json"}, "backbone.file: nets/missing.json: no such topology file"),
         ({"file": "bad.json"}, "bad.json: invalid JSON at line 1 column 2"),
         ({"file": "bad.json", "args": {"a": 1}}, "backbone: 'args' is for 'family' and 'module' backbones"),
-        ({"module": "no_such_package_xyz.nets:make"}, "backbone.module: cannot import module 'no_such_package_xyz.nets'"),
+        (
+            {"module": "no_such_package_xyz.nets:make"},
+            "backbone.module: cannot import module 'no_such_package_xyz.nets'",
+        ),
         ({"module": "NETS:nothing"}, "backbone.module: module 'NETS' has no attribute 'nothing'"),
         ({"module": "NETS"}, "backbone.module: 'NETS' must be 'package.module:attribute'"),
         ({"module": "NETS:make"}, "backbone.module: NETS:make: returned a Linear, not a skipsearch Topology"),
