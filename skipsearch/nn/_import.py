@@ -6,10 +6,11 @@ nesting or the mix of modules and functionals (``F.relu``, ``torch.flatten``, ``
 ``out += shortcut``). ``ShapeProp`` runs one example batch through the trace to know every shape.
 
 The traced graph must be a chain of supported layers with residual additions: at each ``a + b``
-one operand is the *body* (the chain continues through it) and the other the *shortcut*, either the
-very value the body started from (identity) or that value through a 1x1 convolution and a
-BatchNorm (or, for vectors, a bias-free linear and a BatchNorm): the projection of
-:class:`~skipsearch.nn.ProjectionShortcut`. The chain is then grouped into blocks: a convolution or
+one operand is the *body* (the chain continues through it) and the other the *shortcut*: the very
+value the body started from (identity), that value through a 1x1 convolution and a BatchNorm (or,
+for vectors, a bias-free linear and a BatchNorm: :class:`~skipsearch.nn.ProjectionShortcut`), or
+through strided slicing and zero channels padded evenly (ResNet option A:
+:class:`~skipsearch.nn.ZeroPadShortcut`). The chain is then grouped into blocks: a convolution or
 linear layer takes the BatchNorm and activation after it (a BatchNorm and activation just before a
 convolution make it pre-activated), the activation after a sum becomes the block's ``post``, a
 torchvision-style basic residual block becomes one ``basic`` block, and a last bias-carrying linear
@@ -81,7 +82,8 @@ class _Layer:
 
     node: fx.Node
     kind: str
-    """input, linear, conv, bn, ln, act, pool, flatten, dropout or add."""
+    """input, linear, conv, bn, ln, act, pool, flatten, dropout, add, or (in shortcuts only)
+    subsample (``x[:, :, ::s, ::s]``) and chpad (zero channels)."""
     label: str
     """What the user calls it: the module path and type, or the call."""
     attrs: dict[str, Any] = field(default_factory=dict)
@@ -331,7 +333,8 @@ def _pool_attrs(pool: Any, unsupported: Any) -> dict[str, Any]:
 def _call_name(target: Any) -> str:
     if target is operator.getitem:
         return "tensor indexing x[...]"
-    return f"{getattr(target, '__module__', None) or 'torch'}.{getattr(target, '__name__', str(target))}"
+    module = getattr(target, "__module__", None) or "torch"
+    return f"{module.lstrip('_')}.{getattr(target, '__name__', str(target))}"
 
 
 def _argument(node: fx.Node, index: int, name: str, default: Any) -> Any:
@@ -363,6 +366,10 @@ def _function_layer(node: fx.Node) -> _Layer | fx.Node:
         return _Layer(node, "pool", label, {"mode": "avg", "global": True})
     if target in _POOL_CALLS:
         return _Layer(node, "pool", label, _functional_pool(node, label, _POOL_CALLS[target]))
+    if target is operator.getitem and (stride := _subsample_stride(node)) is not None:
+        return _Layer(node, "subsample", label, {"stride": stride})
+    if target is F.pad and (pads := _channel_pad(node)) is not None:
+        return _Layer(node, "chpad", label, {"front": pads[0], "back": pads[1]})
     raise ModelImportError(f"{label}: not a supported operation")
 
 
@@ -409,7 +416,7 @@ def _method_layer(node: fx.Node) -> _Layer | fx.Node:
 
 def _main_chain(traced: fx.GraphModule, layers: dict[fx.Node, _Layer]) -> list[_Layer]:
     """The layers from the input to the output; each ``add`` layer gets ``fork`` (the layer the
-    shortcut leaves from) and ``shortcut`` (the projection layers, or none)."""
+    shortcut leaves from), ``shortcut`` (its layers, none for the identity) and ``align``."""
     parent: dict[int, _Layer] = {}
     on_shortcut: set[int] = set()
     unique = list({id(layer): layer for layer in layers.values()}.values())
@@ -422,9 +429,9 @@ def _main_chain(traced: fx.GraphModule, layers: dict[fx.Node, _Layer]) -> list[_
                 raise ModelImportError(f"{layer.label}: takes {len(inputs)} tensors; only one is supported")
             parent[id(layer)] = inputs[0]
             continue
-        body, fork, shortcut = _split_residual(layer, inputs, parent)
+        body, fork, shortcut, align = _split_residual(layer, inputs, parent)
         parent[id(layer)] = body
-        layer.attrs.update(fork=fork, shortcut=shortcut)
+        layer.attrs.update(fork=fork, shortcut=shortcut, align=align)
         on_shortcut.update(id(s) for s in shortcut)
     outputs = [n for n in traced.graph.nodes if n.op == "output"]
     result = outputs[0].args[0] if outputs else None
@@ -450,33 +457,76 @@ def _back_chain(layer: _Layer, parent: dict[int, _Layer]) -> list[_Layer]:
     return out
 
 
+_ALIGNMENTS = ("identity", "project", "zero_pad")
+"""Shortcut alignments, the preferred first when either operand of a sum could be the shortcut."""
+
+
 def _split_residual(
     add: _Layer, inputs: list[_Layer], parent: dict[int, _Layer]
-) -> tuple[_Layer, _Layer, list[_Layer]]:
-    """``(body operand, fork, shortcut layers in forward order)`` of a sum of two branches."""
+) -> tuple[_Layer, _Layer, list[_Layer], str]:
+    """``(body operand, fork, shortcut layers in forward order, alignment)`` of a sum of two branches."""
     chains = [_back_chain(x, parent) for x in inputs]
     ids = [[id(x) for x in c] for c in chains]
     common = next((x for x in chains[0] if id(x) in ids[1]), None)
-    if len(inputs) != 2 or common is None:
+    if common is None:
         raise ModelImportError(f"{add.label}: adds tensors that do not come from one input")
     branches = [c[: i.index(id(common))][::-1] for c, i in zip(chains, ids, strict=True)]
+    options = []
     # The second operand first: ``out + shortcut(x)`` is how residual blocks are usually written.
     for body, short in ((0, 1), (1, 0)):
-        if branches[body] and not branches[short]:
-            return inputs[body], common, []
-    for body, short in ((0, 1), (1, 0)):
-        if branches[body] and _is_projection(branches[short]):
-            return inputs[body], common, branches[short]
-    raise ModelImportError(
-        f"{add.label}: a residual sum needs an identity or projection (1x1 conv or bias-free linear, then BatchNorm) "
-        "shortcut"
-    )
+        align = _alignment(branches[short], common.shape, add.shape) if branches[body] else None
+        if align is not None:
+            options.append((_ALIGNMENTS.index(align), inputs[body], branches[short], align))
+    if not options:
+        raise ModelImportError(
+            f"{add.label}: a residual sum needs a shortcut that is the identity, a projection (1x1 conv or "
+            "bias-free linear, then BatchNorm) or option A (strided slicing, zero channels padded evenly)"
+        )
+    _, body_input, shortcut, align = min(options, key=lambda option: option[0])
+    return body_input, common, shortcut, align
 
 
-def _is_projection(branch: list[_Layer]) -> bool:
-    if [x.kind for x in branch] == ["conv", "bn"]:
-        return branch[0].attrs["kernel"] == 1 and not branch[0].attrs["bias"]
-    return [x.kind for x in branch] == ["linear", "bn"] and not branch[0].attrs["bias"]
+def _alignment(branch: list[_Layer], src: tuple[int, ...], dst: tuple[int, ...]) -> str | None:
+    """The alignment a shortcut branch computes, as :func:`skipsearch.nn._skips.make_alignment`
+    builds it, or ``None``."""
+    kinds = [x.kind for x in branch]
+    stride = src[1] // dst[1] if len(src) > 1 else 1
+    if not kinds:
+        return "identity"
+    if kinds in (["conv", "bn"], ["linear", "bn"]):
+        first = branch[0].attrs
+        plain = not first["bias"] and first.get("kernel", 1) == 1 and first.get("stride", 1) == stride
+        return "project" if plain else None
+    if kinds in (["chpad"], ["subsample", "chpad"]):
+        pad, padded = dst[0] - src[0], branch[-1].attrs
+        subsampled = branch[0].attrs["stride"] if len(branch) == 2 else 1
+        even = (padded["front"], padded["back"]) == (pad // 2, pad - pad // 2)
+        return "zero_pad" if even and subsampled == stride else None
+    return None
+
+
+def _subsample_stride(node: fx.Node) -> int | None:
+    """``s`` for ``x[:, :, ::s, ::s]`` (every spatial dimension strided alike), else ``None``."""
+    index = node.args[1] if len(node.args) > 1 else None
+    source = _shape_of(node.args[0]) if isinstance(node.args[0], fx.Node) else None
+    if not isinstance(index, tuple) or source is None or len(index) != len(source) + 1:
+        return None
+    if not all(isinstance(s, slice) and s.start is None and s.stop is None for s in index):
+        return None
+    steps = [s.step or 1 for s in index]
+    return steps[2] if steps[:2] == [1, 1] and len(set(steps[2:])) == 1 else None
+
+
+def _channel_pad(node: fx.Node) -> tuple[int, int] | None:
+    """``(front, back)`` zero channels of an ``F.pad`` that pads nothing else, else ``None``."""
+    pad = _argument(node, 1, "pad", None)
+    mode, value = _argument(node, 2, "mode", "constant"), _argument(node, 3, "value", None)
+    source = _shape_of(node.args[0]) if isinstance(node.args[0], fx.Node) else None
+    if mode != "constant" or value not in (None, 0) or not isinstance(pad, tuple | list) or source is None:
+        return None
+    if len(pad) != 2 * len(source) or any(pad[:-2]) or not all(isinstance(p, int) and p >= 0 for p in pad):
+        return None
+    return pad[-2], pad[-1]
 
 
 # -- from the chain to blocks ----------------------------------------------------------------------
@@ -538,6 +588,8 @@ def _make_block(layers: list[_Layer], used_ids: set[str]) -> _Block:
     first, kinds = layers[0], [x.kind for x in layers]
     weighted = [x.module for x in layers if x.module is not None]
     act = next((x.attrs["fn"] for x in layers if x.kind == "act"), "none")
+    if first.kind in ("subsample", "chpad"):
+        raise ModelImportError(f"{first.label}: strided slicing and channel padding are only supported as a shortcut")
     if first.kind == "act":
         op, params = "activation", {"fn": act}
     elif first.kind == "pool":
@@ -595,9 +647,8 @@ def _attach_residual(
         raise ModelImportError(f"{add.label}: its shortcut leaves from inside a block ({add.attrs['fork'].label})")
     if src == block.id:
         raise ModelImportError(f"{add.label}: adds a block's input to itself")
-    shortcut = add.attrs["shortcut"]
-    align = "project" if shortcut else "identity"
-    skips.append({"src": src, "dst": block.id, "align": align, "modules": [x.module for x in shortcut]})
+    modules = [x.module for x in add.attrs["shortcut"] if x.module is not None]
+    skips.append({"src": src, "dst": block.id, "align": add.attrs["align"], "modules": modules})
     block.last = add
     block_of[id(add)] = block.id
     i += 1

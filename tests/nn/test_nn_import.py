@@ -10,11 +10,11 @@ import pytest
 import torch
 from cli_runner import invoke
 from import_models import MODELS, TinyResNet
-from reference_models import randomize_norms
+from reference_models import CifarResNet, randomize_norms
 from torch import nn
 
 from skipsearch.nn import ModelImportError, build_model, count_params, import_model, transfer_weights
-from skipsearch.topology import SkipEdge, load_topology, save_topology
+from skipsearch.topology import SkipEdge, get_preset, load_topology, save_topology
 
 ATOL = 1e-5
 
@@ -61,6 +61,22 @@ def test_train_mode_steps_match_too() -> None:
     torch.testing.assert_close(built.blocks.layer1_0[1].running_mean, source.layer1[0].bn1.running_mean)
 
 
+def test_option_a_cifar_resnet_imports_as_the_preset() -> None:
+    """The hand-written CIFAR ResNet-20 (zero-padding shortcuts by slicing, akamaster style) is the
+    ``resnet20`` preset: the same canonical topology, and the same outputs for the same weights."""
+    source = _randomized(lambda: CifarResNet(20))
+    topology = import_model(source, (3, 32, 32))
+    assert topology.hash == get_preset("resnet20").hash
+    assert [e.align for e in topology.skips].count("zero_pad") == 2
+    built = build_model(topology)
+    transfer_weights(source, built)
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(4))
+    source.eval()
+    built.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(built(x), source(x), atol=ATOL, rtol=0)
+
+
 def test_structure_of_an_imported_resnet() -> None:
     topology = import_model(TinyResNet(), (3, 16, 16), name="tiny-resnet")
     assert [(n.id, n.op) for n in topology.nodes] == [
@@ -102,8 +118,8 @@ class _Option(nn.Module):
         self.conv = nn.Conv2d(4, 8, 3, stride=2, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # ResNet option A: subsample and zero-pad channels by slicing, which a topology edge cannot read.
-        return self.conv(x) + nn.functional.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, 2, 2))
+        # Option A, but with all the zero channels in front: not what ZeroPadShortcut computes.
+        return self.conv(x) + nn.functional.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, 4, 0))
 
 
 @pytest.mark.parametrize(
@@ -118,7 +134,8 @@ class _Option(nn.Module):
         (nn.Sequential(nn.Linear(4, 4)), (3, 5), "cannot take inputs of shape (3, 5)"),
         (nn.Sequential(nn.BatchNorm1d(4), nn.Linear(4, 2)), (4,), "layer '0' (BatchNorm1d): a BatchNorm must follow"),
         (nn.LSTM(3, 3), (3,), "cannot trace LSTM"),
-        (_Option(), (4, 8, 8), "getitem (tensor indexing x[...]): not a supported operation"),
+        (_Option(), (4, 8, 8), "add (operator.add): a residual sum needs a shortcut that is the identity"),
+        (nn.Sequential(nn.Flatten(), nn.Unflatten(1, (2, 2))), (4,), "layer '1' (Unflatten): not a supported layer"),
     ],
 )
 def test_unsupported_layers_are_named(model: nn.Module, shape: tuple[int, ...], message: str) -> None:
