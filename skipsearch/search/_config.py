@@ -27,7 +27,7 @@ class TaskConfig(_Strict):
 
 
 AUTO = "auto"
-"""A backbone argument left to the task: see :meth:`BackboneConfig.resolved`."""
+"""A backbone argument left to the task: see :meth:`BackboneConfig.resolved_for`."""
 
 AUTO_ARGS = ("input_shape", "input_features", "in_features", "classes", "num_classes", "outputs")
 """Backbone arguments that may be ``auto``: the task's input shape, its size, its class (output) count."""
@@ -109,6 +109,11 @@ class BackboneConfig(_Strict):
         return topology
 
     def build(self) -> Topology:
+        unresolved = next((key for key, value in self.args.items() if value == AUTO), None)
+        if unresolved is not None:
+            raise UserError(
+                f"backbone.args.{unresolved}: 'auto' needs the task: load the study with parse_study_config"
+            )
         if self.resolved is not None:
             topo = Topology.from_dict(self.resolved, "backbone")
         elif self.file is not None or self.module is not None:
