@@ -148,12 +148,21 @@ def test_unsupported_layers_are_named(model: nn.Module, shape: tuple[int, ...], 
 def test_cli_writes_a_topology_file(tmp_path: Path) -> None:
     out = tmp_path / "net.json"
     code, stdout, stderr = invoke(
-        ["import-model", "import_models:TinyResNet", "--input-shape", "3,16,16", "--output", str(out)]
+        [
+            "import-model",
+            "import_models:TinyResNet",
+            "--input-shape",
+            "3,16,16",
+            "--output",
+            str(out),
+            "--arg",
+            "num_classes=3",
+        ]
     )
     assert code == 0, stderr
-    assert "11,122 parameters" in stdout
+    assert "11,003 parameters" in stdout
     topology = load_topology(out)
-    assert topology.name == "TinyResNet" and len(topology.skips) == 4
+    assert topology.name == "TinyResNet" and len(topology.skips) == 4 and topology.output_shape == (3,)
     code, _, stderr = invoke(
         ["import-model", "import_models:cnn1d", "--input-shape", "1,40", "--output", str(tmp_path / "c.graphml")]
     )
@@ -171,11 +180,18 @@ def test_cli_writes_a_topology_file(tmp_path: Path) -> None:
         ("import_models:WithLeakyReLU", "4", "layer 'body.1' (LeakyReLU): not a supported layer"),
         ("import_models:mlp", "0,4", "--input-shape: '0,4' must be 1 to 3 positive integers"),
         ("import_models:mlp", "a", "--input-shape: 'a' must be"),
+        (
+            "import_models:TinyResNet --arg classes=3",
+            "3,8,8",
+            "raised TypeError: TinyResNet.__init__() got an unexpected",
+        ),
+        ("import_models:TinyResNet --arg 3", "3,8,8", "--arg '3': write KEY=VALUE"),
     ],
 )
 def test_cli_bad_models_get_one_line(tmp_path: Path, reference: str, shape: str, message: str) -> None:
     out = tmp_path / "net.json"
-    code, _, stderr = invoke(["import-model", reference, "--input-shape", shape, "--output", str(out)])
+    reference, *extra = reference.split(" ")
+    code, _, stderr = invoke(["import-model", reference, "--input-shape", shape, "--output", str(out), *extra])
     assert code == 2
     assert message in stderr
     assert len(stderr.strip().splitlines()) == 1
