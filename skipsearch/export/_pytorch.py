@@ -35,6 +35,8 @@ _LEAVES: dict[type[nn.Module], dict[str, str]] = {
     nn.Tanh: {},
     nn.GELU: {"approximate": "'none'"},
     nn.Sigmoid: {},
+    nn.SiLU: {},
+    nn.Dropout: {"inplace": "False"},
     nn.Identity: {},
     nn.Flatten: {"start_dim": "1", "end_dim": "-1"},
     nn.AvgPool1d: {"padding": "0"},

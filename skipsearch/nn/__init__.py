@@ -3,6 +3,7 @@
 from skipsearch.nn._blocks import ACTIVATION_FUNCTIONS, BLOCK_BUILDERS, LinearAct
 from skipsearch.nn._compile import build_model, built_topology, model_block, model_topology, skip_name
 from skipsearch.nn._cost import Cost, count_flops, count_params, cpu_threads, measure_latency, model_cost
+from skipsearch.nn._import import SOURCE_STATE, ModelImportError, import_model, transfer_weights
 from skipsearch.nn._skips import (
     GatedSkip,
     ProjectionShortcut,
@@ -17,9 +18,11 @@ from skipsearch.nn._switch import resolve_switches, switch_states
 __all__ = [
     "ACTIVATION_FUNCTIONS",
     "BLOCK_BUILDERS",
+    "SOURCE_STATE",
     "Cost",
     "GatedSkip",
     "LinearAct",
+    "ModelImportError",
     "ProjectionShortcut",
     "ScalarSkip",
     "SwitchSkip",
@@ -29,6 +32,7 @@ __all__ = [
     "count_flops",
     "count_params",
     "cpu_threads",
+    "import_model",
     "measure_latency",
     "model_block",
     "model_cost",
@@ -39,4 +43,5 @@ __all__ = [
     "switch_penalty",
     "switch_states",
     "training_mode",
+    "transfer_weights",
 ]

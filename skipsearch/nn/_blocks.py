@@ -19,6 +19,7 @@ ACTIVATION_MODULES: dict[str, Callable[[], nn.Module]] = {
     "tanh": nn.Tanh,
     "gelu": nn.GELU,
     "sigmoid": nn.Sigmoid,
+    "silu": nn.SiLU,
 }
 
 ACTIVATION_FUNCTIONS: dict[str, Callable[..., torch.Tensor]] = {
@@ -26,6 +27,7 @@ ACTIVATION_FUNCTIONS: dict[str, Callable[..., torch.Tensor]] = {
     "tanh": torch.tanh,
     "gelu": nn.functional.gelu,
     "sigmoid": torch.sigmoid,
+    "silu": nn.functional.silu,
 }
 """Functional forms, used for a node's ``post`` activation in the generated forward code."""
 
@@ -68,6 +70,8 @@ class LinearAct(nn.Linear):
             return nn.functional.gelu(y)
         if self.act == "sigmoid":
             return torch.sigmoid(y)
+        if self.act == "silu":
+            return nn.functional.silu(y)
         return y
 
     def extra_repr(self) -> str:
@@ -174,5 +178,8 @@ BLOCK_BUILDERS: dict[str, Callable[[Shape, dict[str, Any]], nn.Module]] = {
     "up": _up,
     "head": _head,
     "seghead": _seghead,
+    # Not in place: the input may also feed skip edges.
+    "activation": lambda shape, p: ACTIVATION_MODULES[p["fn"]](),
+    "dropout": lambda shape, p: nn.Dropout(p["p"]),
 }
 """Op name -> ``builder(merged_input_shape, params) -> nn.Module``."""

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from skipsearch._objects import call_user, load_object
 from skipsearch.errors import UserError
 from skipsearch.tasks import TASKS, TrainConfig
-from skipsearch.topology import EDGE_KINDS, PRESETS, Topology, TopologyError, families, get_preset
+from skipsearch.topology import EDGE_KINDS, PRESETS, Topology, TopologyError, families, get_preset, load_topology
 
 CHOICE_ALIGNS = ("auto", "identity", "zero_pad", "project")
 
@@ -24,31 +26,107 @@ class TaskConfig(_Strict):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+AUTO = "auto"
+"""A backbone argument left to the task: see :meth:`BackboneConfig.resolved_for`."""
+
+AUTO_ARGS = ("input_shape", "input_features", "in_features", "classes", "num_classes", "outputs")
+"""Backbone arguments that may be ``auto``: the task's input shape, its size, its class (output) count."""
+
+
 class BackboneConfig(_Strict):
-    """The network the search edits: a preset, or a family builder with its arguments."""
+    """The network the search edits: a preset, a family builder with its arguments, a topology file
+    (``.json`` / ``.graphml``, relative to the study file) or a Python function returning a topology."""
 
     preset: str | None = None
-    family: Literal["mlp", "resnet", "densenet", "unet"] | None = None
+    family: str | None = None
+    file: str | None = None
+    module: str | None = None
+    """``"package.module:function"``, called with ``args``; it must return a :class:`Topology`."""
     args: dict[str, Any] = Field(default_factory=dict)
     keep_skips: bool = False
     """Keep the backbone's own skip edges fixed (outside the search) instead of starting from none."""
+    resolved: dict[str, Any] | None = None
+    """Filled by the loader for ``file`` and ``module``: the topology they gave, stored with the
+    study so that workers on other machines need neither the file nor the module."""
 
     @model_validator(mode="after")
     def _one_source(self) -> BackboneConfig:
-        if (self.preset is None) == (self.family is None):
-            raise ValueError("give exactly one of 'preset' or 'family'")
+        given = [key for key in ("preset", "family", "file", "module") if getattr(self, key) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of 'preset', 'family', 'file' or 'module'")
         if self.preset is not None and self.preset not in PRESETS:
             raise ValueError(f"unknown preset {self.preset!r} (known: {', '.join(PRESETS)})")
+        if self.family is not None and self.family not in families.FAMILIES:
+            raise ValueError(f"unknown family {self.family!r} (known: {', '.join(families.FAMILIES)})")
+        if self.args and self.file is not None:
+            raise ValueError("'args' is for 'family' and 'module' backbones, not 'file'")
         return self
 
+    def resolved_for(self, input_shape: tuple[int, ...] | None, classes: int | None, base_dir: Path) -> BackboneConfig:
+        """This backbone with ``auto`` arguments replaced by the task's ``input_shape`` and ``classes``
+        (``None`` where the task does not say) and a file or module backbone loaded into ``resolved``.
+
+        ``input_shape: auto`` gives a family of convolutions ``(1, F)`` for a task of feature vectors
+        ``(F,)``; ``input_features`` / ``in_features`` get the number of input values.
+        """
+        args = {
+            key: self._auto(key, input_shape, classes) if value == AUTO else value for key, value in self.args.items()
+        }
+        done = self.model_copy(update={"args": args})
+        if self.file is not None or self.module is not None:
+            topology = done._load(base_dir)
+            done = done.model_copy(update={"resolved": topology.to_dict()})
+        return done
+
+    def _auto(self, key: str, input_shape: tuple[int, ...] | None, classes: int | None) -> Any:
+        if key not in AUTO_ARGS:
+            raise UserError(f"backbone.args.{key}: 'auto' is only for {', '.join(AUTO_ARGS)}")
+        if key in ("classes", "num_classes", "outputs"):
+            value: Any = classes
+        elif key == "input_shape" and input_shape is not None:
+            value = [1, *input_shape] if self.family is not None and len(input_shape) == 1 else list(input_shape)
+        else:
+            value = math.prod(input_shape) if input_shape is not None else None
+        if value is None:
+            raise UserError(f"backbone.args.{key}: 'auto', but the task does not state it")
+        return value
+
+    def _load(self, base_dir: Path) -> Topology:
+        """The topology of a ``file`` (relative to ``base_dir``) or ``module`` backbone."""
+        if self.file is not None:
+            path = Path(self.file) if Path(self.file).is_absolute() else base_dir / self.file
+            if not path.is_file():
+                raise UserError(f"backbone.file: {self.file}: no such topology file")
+            try:
+                return load_topology(path)
+            except TopologyError as exc:
+                raise UserError(f"backbone.file: {exc}") from None
+        where = f"backbone.module: {self.module}"
+        function = load_object(str(self.module), where="backbone.module", search_dirs=[base_dir])
+        topology = call_user(function, where=where, **self.args)
+        if not isinstance(topology, Topology):
+            raise UserError(f"{where}: returned a {type(topology).__name__}, not a skipsearch Topology")
+        return topology
+
     def build(self) -> Topology:
-        if self.preset is not None:
+        unresolved = next((key for key, value in self.args.items() if value == AUTO), None)
+        if unresolved is not None:
+            raise UserError(
+                f"backbone.args.{unresolved}: 'auto' needs the task: load the study with parse_study_config"
+            )
+        if self.resolved is not None:
+            topo = Topology.from_dict(self.resolved, "backbone")
+        elif self.file is not None or self.module is not None:
+            topo = self._load(Path.cwd())
+        elif self.preset is not None:
             topo = get_preset(self.preset)
         else:
-            builder = getattr(families, str(self.family))
+            builder = families.FAMILIES[str(self.family)]
             try:
                 topo = builder(**self.args)
-            except TypeError as exc:
+            except TopologyError:
+                raise
+            except (TypeError, ValueError) as exc:
                 raise UserError(f"backbone.args: {exc}") from None
         return topo if self.keep_skips else topo.with_skips([])
 
@@ -201,8 +279,12 @@ class StudyConfig(_Strict):
         return TASKS[self.task.name].default_config.updated(**self.training)
 
 
-def parse_study_config(data: Any, source: str) -> StudyConfig:
-    """Validates a study's mapping; raises :class:`UserError` naming the file and the key."""
+def parse_study_config(data: Any, source: str, base_dir: str | Path | None = None) -> StudyConfig:
+    """Validates a study's mapping; raises :class:`UserError` naming the file and the key.
+
+    ``base_dir`` (default: the working directory) is where a ``backbone.file`` is looked for and a
+    ``backbone.module`` imported from first: the study file's folder.
+    """
     if not isinstance(data, dict):
         raise UserError(f"{source}: a study file must be a mapping of keys, got {type(data).__name__}")
     try:
@@ -223,9 +305,15 @@ def parse_study_config(data: Any, source: str) -> StudyConfig:
         message = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
         raise UserError(f"{source}: training.{'.'.join(str(p) for p in err['loc'])}: {message}") from None
     try:
-        config.backbone.build()
+        backbone = config.backbone.resolved_for(
+            *_task_shape(config), Path.cwd() if base_dir is None else Path(base_dir)
+        )
+        config = config.model_copy(update={"backbone": backbone})
+        backbone.build()
     except TopologyError as exc:
         raise UserError(f"{source}: backbone: {exc}") from None
+    except UserError as exc:
+        raise UserError(f"{source}: {exc}") from None
     from skipsearch.search._samplers import make_sampler  # imports this module
 
     try:
@@ -249,4 +337,10 @@ def load_study_config(path: str | Path) -> StudyConfig:
         where = f" at line {mark.line + 1}" if mark is not None else ""
         problem = " ".join(str(getattr(exc, "problem", None) or exc).split())  # one line, whatever the error kind
         raise UserError(f"{path}: invalid YAML{where}: {problem}") from None
-    return parse_study_config(data, str(path))
+    return parse_study_config(data, str(path), path.parent)
+
+
+def _task_shape(config: StudyConfig) -> tuple[tuple[int, ...] | None, int | None]:
+    """The task's input shape and class (output) count, for ``auto`` backbone arguments."""
+    spec = TASKS.get(config.task.name)
+    return (spec.input_shape, spec.num_classes) if spec is not None else (None, None)

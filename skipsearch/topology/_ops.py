@@ -16,7 +16,7 @@ from typing import Any
 
 Shape = tuple[int, ...]
 
-ACTIVATIONS = ("none", "relu", "tanh", "gelu", "sigmoid")
+ACTIVATIONS = ("none", "relu", "tanh", "gelu", "sigmoid", "silu")
 NORMS = ("none", "batch", "layer")
 
 
@@ -149,6 +149,12 @@ def _seghead_shape(shape: Shape, p: dict[str, Any]) -> Shape:
     return (p["classes"], *_spatial(shape, "seghead"))
 
 
+def _dropout_shape(shape: Shape, p: dict[str, Any]) -> Shape:
+    if not 0.0 <= p["p"] < 1.0:
+        raise ShapeError(f"dropout probability must be in [0, 1), got {p['p']}")
+    return shape
+
+
 def _act(default: str) -> Param:
     return Param(str, default, ACTIVATIONS)
 
@@ -261,6 +267,20 @@ OPS: dict[str, OpSpec] = {
             "Per-pixel classifier for segmentation: conv1x1(classes).",
             {"classes": Param(int, minimum=1)},
             _seghead_shape,
+        ),
+        OpSpec(
+            "activation",
+            "An activation on its own, where no block before it takes it (e.g. after a pooling).",
+            {"fn": Param(str, "relu", ACTIVATIONS[1:])},
+            lambda shape, p: shape,
+            weighted=False,
+        ),
+        OpSpec(
+            "dropout",
+            "Dropout with probability ``p`` (element-wise; identity in eval mode).",
+            {"p": Param(float, 0.5)},
+            _dropout_shape,
+            weighted=False,
         ),
     ]
 }

@@ -7,7 +7,8 @@ start from the plain backbone and switch candidates on.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import inspect
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from skipsearch.topology._graph import Topology
@@ -83,15 +84,25 @@ def resnet(
     return Topology.create(nodes, skips, name=name)
 
 
-def cifar_resnet(depth: int, *, shortcut: str = "zero_pad", residual: bool = True, name: str | None = None) -> Topology:
-    """The CIFAR-10 ResNets of He et al. (2016, sec. 4.2): depth ``6n+2``, 16-32-64 channels."""
+def cifar_resnet(
+    depth: int,
+    *,
+    shortcut: str = "zero_pad",
+    residual: bool = True,
+    name: str | None = None,
+    input_shape: Sequence[int] = (3, 32, 32),
+    classes: int = 10,
+) -> Topology:
+    """The CIFAR-10 ResNets of He et al. (2016, sec. 4.2): depth ``6n+2``, 16-32-64 channels.
+
+    ``input_shape`` and ``classes`` put the same network on other data (1-D signals included)."""
     if (depth - 2) % 6:
         raise ValueError(f"CIFAR ResNet depth must be 6n+2, got {depth}")
     n = (depth - 2) // 6
     return resnet(
-        (3, 32, 32),
+        input_shape,
         [(16, n, 1), (32, n, 2), (64, n, 2)],
-        10,
+        classes,
         shortcut=shortcut,
         residual=residual,
         name=name or f"resnet{depth}",
@@ -173,3 +184,11 @@ def unet(
         skips.append({"src": f"e{level}b", "dst": f"d{level}a", "kind": skip_kind})
     nodes.append({"id": "out", "op": "seghead", "classes": classes})
     return Topology.create(nodes, skips, name=name)
+
+
+FAMILIES: dict[str, Callable[..., Topology]] = {
+    name: value
+    for name, value in list(globals().items())
+    if inspect.isfunction(value) and value.__module__ == __name__ and not name.startswith("_")
+}
+"""Every family builder by name (a study file's ``backbone.family``)."""

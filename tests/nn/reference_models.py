@@ -221,3 +221,16 @@ def load_by_order(src: nn.Module | Mapping[str, torch.Tensor], dst: nn.Module) -
             f"{src_key} {tuple(src_value.shape)} != {dst_key} {tuple(dst_value.shape)}"
         )
     dst.load_state_dict(dict(zip(dst_state, src_state.values(), strict=True)))
+
+
+def randomize_norms(model: nn.Module, generator: torch.Generator) -> None:
+    """Gives every BatchNorm non-default affine parameters and running statistics, so that a
+    mismatched pairing (or an ignored buffer) changes the outputs."""
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                n = module.num_features
+                module.weight.copy_(0.5 + torch.rand(n, generator=generator))
+                module.bias.copy_(0.2 * torch.randn(n, generator=generator))
+                module.running_mean.copy_(0.2 * torch.randn(n, generator=generator))
+                module.running_var.copy_(0.5 + torch.rand(n, generator=generator))

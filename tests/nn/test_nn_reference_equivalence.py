@@ -12,7 +12,7 @@ from collections import OrderedDict
 
 import pytest
 import torch
-from reference_models import REFERENCES, CifarResNet, load_by_order
+from reference_models import REFERENCES, CifarResNet, load_by_order, randomize_norms
 from torch import fx, nn
 
 from skipsearch.nn import build_model
@@ -27,19 +27,6 @@ BATCHES = {
     "mlp-deep": (16, 40),
     "mlp-deep-plain": (16, 40),
 }
-
-
-def _randomize_norms(model: nn.Module, generator: torch.Generator) -> None:
-    """Gives every BatchNorm non-default affine parameters and running statistics, so that a
-    mismatched pairing (or an ignored buffer) changes the outputs."""
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, nn.modules.batchnorm._BatchNorm):
-                n = module.num_features
-                module.weight.copy_(0.5 + torch.rand(n, generator=generator))
-                module.bias.copy_(0.2 * torch.randn(n, generator=generator))
-                module.running_mean.copy_(0.2 * torch.randn(n, generator=generator))
-                module.running_var.copy_(0.5 + torch.rand(n, generator=generator))
 
 
 def _block_order_state(model: fx.GraphModule) -> OrderedDict[str, torch.Tensor]:
@@ -62,7 +49,7 @@ def _block_order_state(model: fx.GraphModule) -> OrderedDict[str, torch.Tensor]:
 def _twins(name: str) -> tuple[fx.GraphModule, nn.Module]:
     torch.manual_seed(0)
     built = build_model(get_preset(name))
-    _randomize_norms(built, torch.Generator().manual_seed(1))
+    randomize_norms(built, torch.Generator().manual_seed(1))
     reference = REFERENCES[name]()
     load_by_order(_block_order_state(built), reference)
     return built, reference
