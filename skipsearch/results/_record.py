@@ -95,15 +95,15 @@ def study_row_keys(engine: Engine, study: str) -> dict[int, tuple[str, datetime 
         return {number: (topology_hash, started) for number, topology_hash, started in conn.execute(query)}
 
 
-def rename_study_rows(engine: Engine, old: str, new: str) -> int:
+def rename_study_rows(engine: Engine, old: str, new: str) -> tuple[int, int]:
     """Moves the rows of study ``old`` to study ``new`` (it was renamed) in one transaction; a row whose
-    trial number ``new`` already has is a duplicate and is dropped. Returns how many rows ``old`` had."""
+    trial number ``new`` already has is a duplicate and is deleted. Returns ``(moved, deleted)``."""
     with sqlite_writer(engine).begin() as conn:
         taken = sa.select(EvaluationRow.trial_number).where(EvaluationRow.study == new).scalar_subquery()
         of_old = EvaluationRow.study == old
         dropped = conn.execute(sa.delete(EvaluationRow).where(of_old, EvaluationRow.trial_number.in_(taken)))
         moved = conn.execute(sa.update(EvaluationRow).where(of_old).values(study=new))
-        return int(dropped.rowcount) + int(moved.rowcount)
+        return int(moved.rowcount), int(dropped.rowcount)
 
 
 def delete_study_rows(engine: Engine, study: str) -> int:

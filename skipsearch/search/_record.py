@@ -83,9 +83,12 @@ def orphan_names(engine: sqlalchemy.Engine, storage: optuna.storages.BaseStorage
     return [name for name in study_names(engine) if name not in existing]
 
 
-def adopt_renamed_rows(engine: sqlalchemy.Engine, study: optuna.Study, orphans: Iterable[str]) -> dict[str, int]:
+def adopt_renamed_rows(
+    engine: sqlalchemy.Engine, study: optuna.Study, orphans: Iterable[str]
+) -> dict[str, tuple[int, int]]:
     """Moves to ``study`` the rows of each orphan name whose rows are all copies of ``study``'s
-    finished trials (same number, topology hash and start time); returns ``{old name: rows}``."""
+    finished trials (same number, topology hash and start time), deleting those ``study`` already
+    has; returns ``{old name: (rows moved, duplicate rows deleted)}``."""
     orphans = list(orphans)
     if not orphans:
         return {}

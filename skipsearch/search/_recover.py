@@ -73,7 +73,7 @@ class OrphanRepair:
     moved: dict[str, tuple[str, int]] = field(default_factory=dict)
     """Former name of a renamed study: its new name and the rows moved there."""
     deleted: dict[str, int] = field(default_factory=dict)
-    """Name of a deleted study: how many of its rows were deleted."""
+    """Name of a deleted study (or of a copy whose rows the remaining study has too): rows deleted."""
 
 
 def repair_orphan_rows(storage_url: str) -> OrphanRepair:
@@ -84,11 +84,18 @@ def repair_orphan_rows(storage_url: str) -> OrphanRepair:
     try:
         orphans = orphan_names(engine, storage)
         moved: dict[str, tuple[str, int]] = {}
+        deleted: dict[str, int] = {}
         for name in optuna.get_all_study_names(storage) if orphans else []:
             study = optuna.load_study(study_name=name, storage=storage)
-            for old, rows in adopt_renamed_rows(engine, study, [o for o in orphans if o not in moved]).items():
-                moved[old] = (name, rows)
-        deleted = {name: delete_study_rows(engine, name) for name in orphans if name not in moved}
+            left = [o for o in orphans if o not in moved and o not in deleted]
+            for old, (rows, duplicates) in adopt_renamed_rows(engine, study, left).items():
+                if rows:
+                    moved[old] = (name, rows)
+                if duplicates:
+                    deleted[old] = duplicates
+        for name in orphans:
+            if name not in moved and name not in deleted:
+                deleted[name] = delete_study_rows(engine, name)
         return OrphanRepair(moved, deleted)
     finally:
         engine.dispose()
