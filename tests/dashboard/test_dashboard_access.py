@@ -9,7 +9,14 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
+import re
 import sqlite3
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -236,3 +243,40 @@ def test_with_writes_allowed_rows_follow_a_renamed_then_deleted_study(
     assert status == 204
     assert optuna.get_all_study_names(storage) == [] and _rows(storage) == {}
     assert request(app, "DELETE", f"/api/studies/{study_id}")[0] == 404  # gone already: nothing to follow
+
+
+# -- the real server --------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_the_server_requires_its_secret_and_refuses_writes(finished_study: FinishedStudy, tmp_path: Path) -> None:
+    """``skipsearch dashboard`` as a process with a token in its environment, over HTTP."""
+    env = {**os.environ, TOKEN_ENV: "tok-" + "9" * 20}
+    command = [sys.executable, "-m", "skipsearch", "dashboard", "--storage", finished_study.url, "--port", "0"]
+    log = tmp_path / "stderr.txt"
+    with log.open("w") as err:
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=err, env=env)
+    try:
+        deadline = time.monotonic() + 120  # cold imports on a busy machine
+        while not (match := re.search(r"listening on (http://127\.0\.0\.1:\d+)/", log.read_text())):
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        base = match.group(1)
+        assert "read-only" in log.read_text() and "token or password required" in log.read_text()
+
+        def call(method: str, headers: dict[str, str]) -> int:
+            req = urllib.request.Request(f"{base}/api/studies", method=method, headers=headers, data=None)
+            try:
+                with urllib.request.urlopen(req, timeout=60) as response:
+                    return int(response.status)
+            except urllib.error.HTTPError as exc:
+                return int(exc.code)
+
+        bearer = {"Authorization": f"Bearer {env[TOKEN_ENV]}"}
+        assert call("GET", {}) == 401
+        assert call("GET", bearer) == 200
+        assert call("POST", {**bearer, "Content-Type": "application/json"}) == 403
+        assert call("GET", {**bearer, "Host": "rebound.example"}) == 403
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
