@@ -72,7 +72,7 @@ def dashboard(
         print("no artifact folder: trials show no topology pictures (see --artifact-dir)", file=sys.stderr)
     mode = "writes allowed (--allow-writes)" if allow_writes else "read-only (--allow-writes lets it change studies)"
     secret = ", token or password required" if access.has_secret else ""
-    print(f"{mode}{secret}", file=sys.stderr)
+    print(f"{mode}{secret}; answers Host names {', '.join(sorted(access.hosts))}", file=sys.stderr)
     if not is_loopback(host):
         print(f"warning: listening on {host} over plain HTTP: put it behind TLS to share it", file=sys.stderr)
     print(f"listening on http://{shown}:{server.server_port}/dashboard (Ctrl+C stops it)", file=sys.stderr, flush=True)
