@@ -12,6 +12,7 @@ import optuna
 import pytest
 from dashboard_helpers import FinishedStudy
 
+from skipsearch.errors import UserError
 from skipsearch.results import EvaluationRecord, connect, evaluations, record_evaluation
 from skipsearch.search import evaluation_record, repair_orphan_rows, run_worker
 
@@ -85,3 +86,19 @@ def _record_as(storage: str, source: str, number: int, study: str) -> Evaluation
     record = evaluation_record(study, trial)
     assert record is not None
     return record
+
+
+def test_a_worker_whose_study_is_renamed_under_it_stops_with_one_line_and_rows_follow(
+    storage: str, finished_study: FinishedStudy
+) -> None:
+    def rename_after_its_first_trial(study: optuna.Study, trial: Any) -> None:
+        if study.study_name == finished_study.name and trial.number == 3:
+            _rename(storage, finished_study.name, "moved-away")
+
+    with pytest.raises(UserError) as stopped:
+        run_worker(storage, finished_study.name, target=6, progress=rename_after_its_first_trial)
+    message = str(stopped.value)
+    assert "\n" not in message and "no longer in the storage" in message and "new name" in message
+    assert _rows(storage) == {finished_study.name: [0, 1, 2, 3]}  # trial 3's row was written before the rename
+    run_worker(storage, "moved-away", target=5)
+    assert _rows(storage) == {"moved-away": [0, 1, 2, 3, 4]}
