@@ -186,8 +186,10 @@ def read_manifest(bundle: str | Path) -> tuple[Path, dict[str, Any], Topology]:
     """
     folder = Path(bundle)
     path = folder / MANIFEST
-    if not path.is_file():
+    if not path.exists():
         raise UserError(f"{bundle}: not a bundle (no {MANIFEST}); make one with skipsearch export --format bundle")
+    if path.is_symlink() or not path.is_file():
+        raise UserError(f"{path}: not a plain file")
     manifest = _parse_manifest(path)
     _verify_files(folder, manifest["files"])
     topology_file = folder / "topology.json"
@@ -199,11 +201,12 @@ def read_manifest(bundle: str | Path) -> tuple[Path, dict[str, Any], Topology]:
 
 def _parse_manifest(path: Path) -> dict[str, Any]:
     """The manifest as a dict, checked against :class:`_Manifest` (size first, then JSON, then shape)."""
-    size = path.stat().st_size
-    if size > MAX_MANIFEST_BYTES:
-        raise UserError(f"{path}: {size:,} bytes is too big for a bundle manifest (at most {MAX_MANIFEST_BYTES:,})")
+    with path.open("rb") as file:
+        raw = file.read(MAX_MANIFEST_BYTES + 1)
+    if len(raw) > MAX_MANIFEST_BYTES:
+        raise UserError(f"{path}: too big for a bundle manifest (at most {MAX_MANIFEST_BYTES:,} bytes)")
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
+        manifest = json.loads(raw.decode("utf-8"))
     except RecursionError:
         raise UserError(f"{path}: cannot read the manifest (nested too deeply)") from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:  # ValueError: bad JSON, a number too long
@@ -212,10 +215,12 @@ def _parse_manifest(path: Path) -> dict[str, Any]:
         raise UserError(f"{path}: not a {BUNDLE_FORMAT} manifest")
     try:
         _Manifest.model_validate(manifest)
+        Recipe.from_dict(manifest)  # the training settings
     except pydantic.ValidationError as exc:
         error = exc.errors()[0]
         where = ".".join(str(part) for part in error["loc"])
-        raise UserError(f"{path}: {where}: {error['msg']}") from None
+        section = "" if exc.title == _Manifest.__name__ else "train_config."
+        raise UserError(f"{path}: {section}{where}: {error['msg']}") from None
     return manifest
 
 
@@ -278,10 +283,7 @@ def reproduce_bundle(bundle: str | Path, *, tolerance: float = 1e-6) -> Reproduc
     """Retrains a verified bundle's topology from its manifest and compares metrics and weights with
     the bundle's; the model files must compute what the bundled weights compute."""
     folder, manifest, topology = read_manifest(bundle)
-    try:
-        recipe = Recipe.from_dict(manifest)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise UserError(f"{folder / MANIFEST}: incomplete training recipe ({exc})") from None
+    recipe = Recipe.from_dict(manifest)  # checked by read_manifest
     model, metrics = train_recipe(topology, recipe)
     recorded = manifest.get("metrics") or {}
     rows = [MetricDifference(k, recorded.get(k), metrics.get(k)) for k in COMPARED]

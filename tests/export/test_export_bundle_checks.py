@@ -137,6 +137,9 @@ def test_a_file_replaced_by_a_link_is_refused(bundle: Path) -> None:
     shutil.move(bundle / "model.py", target)
     (bundle / "model.py").symlink_to(target)
     _refused(bundle, "model.py", "not a plain file")
+    shutil.move(bundle / "manifest.json", bundle.parent / "manifest.json")
+    (bundle / "manifest.json").symlink_to(bundle.parent / "manifest.json")
+    _refused(bundle, "manifest.json", "not a plain file")
 
 
 def test_a_consistently_rewritten_model_file_shows_in_reproduction(bundle: Path) -> None:
@@ -161,6 +164,7 @@ def test_a_consistently_rewritten_model_file_shows_in_reproduction(bundle: Path)
         ({"seed": 10**30}, ["seed"]),
         ({"metrics": {"accuracy": "high"}}, ["metrics.accuracy"]),
         ({"hash": ["x"]}, ["hash: Input should be a valid string"]),
+        ({"train_config": {"epochs": "many"}}, ["train_config.epochs"]),
     ],
 )
 def test_a_manifest_of_the_wrong_shape_is_one_clear_line(bundle: Path, manifest: Any, fragments: list[str]) -> None:
@@ -177,10 +181,11 @@ def test_a_manifest_of_the_wrong_shape_is_one_clear_line(bundle: Path, manifest:
         ('{"format": "skipsearch-bundle/1", "seed": ' + "9" * 5000 + "}", "cannot read the manifest"),
         ("{not json", "cannot read the manifest"),
         (" " * (MAX_MANIFEST_BYTES + 1), "too big for a bundle manifest"),
+        (b"\xff\xfe{}", "cannot read the manifest"),
     ],
 )
-def test_deep_huge_or_broken_manifest_json_is_one_clear_line(bundle: Path, text: str, fragment: str) -> None:
-    (bundle / "manifest.json").write_text(text)
+def test_deep_huge_or_broken_manifest_json_is_one_clear_line(bundle: Path, text: str | bytes, fragment: str) -> None:
+    (bundle / "manifest.json").write_bytes(text if isinstance(text, bytes) else text.encode())
     _refused(bundle, "manifest.json", fragment)
 
 
