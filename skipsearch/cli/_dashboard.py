@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import sys
 import warnings
 from pathlib import Path
@@ -11,11 +10,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from skipsearch.cli._common import DEFAULT_STORAGE, StorageOption
+from skipsearch.cli._dashboard_access import Access, AccessGuard, StudyRowsFollower, is_loopback
 from skipsearch.errors import UserError
 
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
 
+    from _typeshed.wsgi import WSGIApplication
     from optuna.artifacts import FileSystemArtifactStore
     from optuna.storages import RDBStorage
 
@@ -37,23 +38,43 @@ def dashboard(
             help="Folder of the topology pictures (default: skipsearch-artifacts/ next to an SQLite file).",
         ),
     ] = None,
+    allow_writes: Annotated[
+        bool,
+        typer.Option(
+            "--allow-writes",
+            help="Let the dashboard create, rename and delete studies, save notes (default: read-only).",
+        ),
+    ] = False,
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option(help="Another name the dashboard is reached by (Host header); repeatable."),
+    ] = None,
 ) -> None:
-    """Serve optuna-dashboard for the studies in a storage (Ctrl+C stops it)."""
+    """Serve optuna-dashboard for the studies in a storage (Ctrl+C stops it).
+
+    Read-only unless --allow-writes. Beyond 127.0.0.1 it needs a secret from the environment:
+    SKIPSEARCH_DASHBOARD_TOKEN (bearer token, or basic-auth password) or SKIPSEARCH_DASHBOARD_PASSWORD
+    (basic auth, user SKIPSEARCH_DASHBOARD_USER if set). See docs/reliability.md.
+    """
     import optuna
 
     from skipsearch.search import safe_url
 
+    access = Access.for_server(host, allowed_host or (), allow_writes=allow_writes)  # before any work
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     rdb, store, folder = _open(storage, artifact_dir)
-    server = _make_server(rdb, store, host, port)
+    server = _make_server(rdb, store, host, port, access, storage)
     shown = f"[{host}]" if ":" in host else host
     print(f"optuna-dashboard for {safe_url(storage)}", file=sys.stderr)
     if folder is not None:
         print(f"topology pictures from {folder}", file=sys.stderr)
     else:
         print("no artifact folder: trials show no topology pictures (see --artifact-dir)", file=sys.stderr)
-    if not _is_loopback(host):
-        print(f"warning: listening on {host}: anyone who can reach it can read and edit the studies", file=sys.stderr)
+    mode = "writes allowed (--allow-writes)" if allow_writes else "read-only (--allow-writes lets it change studies)"
+    secret = ", token or password required" if access.has_secret else ""
+    print(f"{mode}{secret}; answers Host names {', '.join(sorted(access.hosts))}", file=sys.stderr)
+    if not is_loopback(host):
+        print(f"warning: listening on {host} over plain HTTP: put it behind TLS to share it", file=sys.stderr)
     print(f"listening on http://{shown}:{server.server_port}/dashboard (Ctrl+C stops it)", file=sys.stderr, flush=True)
     try:
         server.serve_forever()
@@ -96,27 +117,33 @@ def _check_sqlite_file(storage: str) -> None:
     require_existing_file(storage)
 
 
-def _make_server(rdb: RDBStorage, store: FileSystemArtifactStore | None, host: str, port: int) -> WSGIServer:
-    """optuna-dashboard's WSGI app in a quiet wsgiref server (no line per request)."""
+def _make_server(
+    rdb: RDBStorage, store: FileSystemArtifactStore | None, host: str, port: int, access: Access, storage: str
+) -> WSGIServer:
+    """optuna-dashboard's WSGI app behind :class:`AccessGuard` in a quiet wsgiref server (no line per
+    request); deleted and renamed studies take their results rows along."""
     from wsgiref.simple_server import WSGIRequestHandler, make_server
-
-    from optuna_dashboard import wsgi
 
     class QuietHandler(WSGIRequestHandler):
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    app = wsgi(rdb, artifact_store=store)
     try:
-        return make_server(host, port, app, handler_class=QuietHandler)
+        server = make_server(host, port, dashboard_app(rdb, store, access, storage), handler_class=QuietHandler)
     except OSError as exc:
         raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    access.port = server.server_port  # known once bound (--port 0 takes any free one)
+    return server
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+def dashboard_app(
+    rdb: RDBStorage, store: FileSystemArtifactStore | None, access: Access, storage: str
+) -> WSGIApplication:
+    """optuna-dashboard's WSGI app, with results rows following deleted and renamed studies, behind
+    the :class:`AccessGuard` of ``access``."""
+    from optuna_dashboard import wsgi
+
+    from skipsearch.results import connect
+
+    app = StudyRowsFollower(wsgi(rdb, artifact_store=store), rdb, lambda: connect(storage))
+    return AccessGuard(app, access)

@@ -169,7 +169,8 @@ def reproduce(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Retrain a bundle's topology from its manifest and report how far each metric (and the weights)
-    lie from the bundle's. Exits with 1 when a difference exceeds --tolerance."""
+    lie from the bundle's. Exits with 1 when a difference exceeds --tolerance, and with 2 before any
+    training when a file differs from the manifest's checksum."""
     from skipsearch.export import reproduce_bundle
 
     report = reproduce_bundle(bundle, tolerance=tolerance)
@@ -186,6 +187,7 @@ def _print_reproduction(report: Any) -> None:
     manifest = report.manifest
     origin = f" (study {manifest['study']}, trial {manifest['trial']})" if manifest.get("study") else ""
     console.print(f"[bold]{manifest.get('name')}[/] {manifest.get('hash')}{origin}, task {manifest.get('task')}")
+    console.print(f"every file matches manifest.json (sha256 {report.manifest_sha256})", highlight=False)
     table = Table("metric", "recorded", "reproduced", "difference", box=box.SIMPLE_HEAD)
     for row in report.metrics:
         diff = row.difference

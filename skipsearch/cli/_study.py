@@ -109,28 +109,46 @@ def worker(
 
 
 def recover(
-    study: StudyNameOption,
+    study: Annotated[
+        str | None,
+        typer.Option(
+            "--study", envvar="SKIPSEARCH_STUDY", help="Study whose dead workers' trials to recover (optional)."
+        ),
+    ] = None,
     storage: StorageOption = DEFAULT_STORAGE,
     wait: Annotated[
         bool, typer.Option(help="Wait one grace period for trials of just-killed workers to go stale.")
     ] = True,
 ) -> None:
-    """Fail the trials of dead workers, re-queue their parameters and write missing results rows.
+    """Fail the trials of dead workers, re-queue their parameters and write missing results rows; move
+    the results rows of renamed studies to their new name and delete those of deleted studies.
 
-    For when every worker died: running workers do this by themselves.
+    For when every worker died: running workers do this by themselves. Without --study, only the
+    results rows are repaired.
     """
-    from skipsearch.search import recover_study
+    from skipsearch.search import recover_study, repair_orphan_rows
 
     _set_logging(True)
-    report = recover_study(storage, study, wait=wait)
     console = Console()
+    if study is not None:
+        report = recover_study(storage, study, wait=wait)
+        console.print(
+            f"{study}: {len(report.failed)} stale trial(s) failed {report.failed}, "
+            f"{len(report.requeued)} re-queued {report.requeued}, {report.synced} results row(s) written "
+            f"({report.seconds:.1f} s)"
+        )
+        if report.alive:
+            console.print(f"still running with a live heartbeat (left alone): {report.alive}")
+    repair = repair_orphan_rows(storage)
+    moved = ", ".join(f"{old!r} -> {new!r}: {rows}" for old, (new, rows) in repair.moved.items())
+    deleted = ", ".join(f"{name!r}: {rows}" for name, rows in repair.deleted.items())
     console.print(
-        f"{study}: {len(report.failed)} stale trial(s) failed {report.failed}, "
-        f"{len(report.requeued)} re-queued {report.requeued}, {report.synced} results row(s) written "
-        f"({report.seconds:.1f} s)"
+        f"results rows of studies no longer in the storage: {sum(r for _, r in repair.moved.values())} moved to "
+        f"renamed studies{f' ({moved})' if moved else ''}, {sum(repair.deleted.values())} of deleted studies "
+        f"deleted{f' ({deleted})' if deleted else ''}",
+        highlight=False,
+        soft_wrap=True,
     )
-    if report.alive:
-        console.print(f"still running with a live heartbeat (left alone): {report.alive}")
 
 
 def migrate(

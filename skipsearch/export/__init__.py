@@ -4,13 +4,15 @@ trained weights, and reproducible bundles.
 ``select_trial`` picks a trial of a stored study (Pareto rank, knee, trial number or hash);
 ``export_topology`` writes one format into an output folder (never outside it: see
 :mod:`skipsearch.export._paths`); ``write_bundle`` and ``reproduce_bundle`` make and check a folder
-that holds everything needed to use and retrain a topology. Commands: docs/export.md.
+that holds everything needed to use and retrain a topology, and ``load_bundle`` loads its model once
+every file matched the manifest's checksum. Commands: docs/export.md.
 """
 
 from skipsearch.export._bundle import (
     BUNDLE_FORMAT,
     MetricDifference,
     Reproduction,
+    load_bundle,
     package_versions,
     read_manifest,
     reproduce_bundle,
@@ -44,6 +46,7 @@ __all__ = [
     "export_model",
     "export_topology",
     "knee_index",
+    "load_bundle",
     "load_source",
     "objectives_of",
     "package_versions",

@@ -21,10 +21,13 @@ from skipsearch.results._record import (
     METRICS,
     STATES,
     EvaluationRecord,
+    delete_study_rows,
     record_evaluation,
     record_evaluations,
     recorded_trial_numbers,
+    rename_study_rows,
     study_names,
+    study_row_keys,
 )
 from skipsearch.results._schema import (
     connect,
@@ -47,6 +50,7 @@ __all__ = [
     "ParetoResult",
     "TopologyRow",
     "connect",
+    "delete_study_rows",
     "ensure_schema",
     "evaluations",
     "front_mask",
@@ -61,7 +65,9 @@ __all__ = [
     "record_evaluation",
     "record_evaluations",
     "recorded_trial_numbers",
+    "rename_study_rows",
     "require_existing_file",
     "schema_revision",
     "study_names",
+    "study_row_keys",
 ]

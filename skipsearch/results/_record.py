@@ -85,6 +85,34 @@ def recorded_trial_numbers(engine: Engine, study: str) -> set[int]:
         return set(conn.scalars(sa.select(EvaluationRow.trial_number).where(EvaluationRow.study == study)))
 
 
+def study_row_keys(engine: Engine, study: str) -> dict[int, tuple[str, datetime | None]]:
+    """``{trial_number: (topology_hash, started_at)}`` of ``study``'s rows: what identifies them as
+    copies of the same trials under another study name."""
+    with engine.connect() as conn:
+        query = sa.select(EvaluationRow.trial_number, EvaluationRow.topology_hash, EvaluationRow.started_at).where(
+            EvaluationRow.study == study
+        )
+        return {number: (topology_hash, started) for number, topology_hash, started in conn.execute(query)}
+
+
+def rename_study_rows(engine: Engine, old: str, new: str) -> tuple[int, int]:
+    """Moves the rows of study ``old`` to study ``new`` (it was renamed) in one transaction; a row whose
+    trial number ``new`` already has is a duplicate and is deleted. Returns ``(moved, deleted)``."""
+    with sqlite_writer(engine).begin() as conn:
+        taken = sa.select(EvaluationRow.trial_number).where(EvaluationRow.study == new).scalar_subquery()
+        of_old = EvaluationRow.study == old
+        dropped = conn.execute(sa.delete(EvaluationRow).where(of_old, EvaluationRow.trial_number.in_(taken)))
+        moved = conn.execute(sa.update(EvaluationRow).where(of_old).values(study=new))
+        return int(moved.rowcount), int(dropped.rowcount)
+
+
+def delete_study_rows(engine: Engine, study: str) -> int:
+    """Deletes the rows of ``study`` (its study was deleted); returns how many. Topologies stay: other
+    studies may share them."""
+    with sqlite_writer(engine).begin() as conn:
+        return int(conn.execute(sa.delete(EvaluationRow).where(EvaluationRow.study == study)).rowcount)
+
+
 # -- rows ---------------------------------------------------------------------------------------
 
 

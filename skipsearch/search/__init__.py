@@ -5,8 +5,20 @@ from skipsearch.search._config import StudyConfig, load_study_config, parse_stud
 from skipsearch.search._early_stopping import FinishedTrial, ParetoEarlyStopper
 from skipsearch.search._objective import METRIC_ATTRS, Objective, TrialFailed, topology_of
 from skipsearch.search._plots import DashboardPlots, save_dashboard_plots
-from skipsearch.search._record import evaluation_record, recording_callback, sync_results
-from skipsearch.search._recover import RecoveryReport, migrate_storage, recover_study
+from skipsearch.search._record import (
+    adopt_renamed_rows,
+    evaluation_record,
+    orphan_names,
+    recording_callback,
+    sync_results,
+)
+from skipsearch.search._recover import (
+    OrphanRepair,
+    RecoveryReport,
+    migrate_storage,
+    recover_study,
+    repair_orphan_rows,
+)
 from skipsearch.search._space import Candidate, SearchSpace
 from skipsearch.search._storage import (
     CONNECTIONS_PER_WORKER,
@@ -41,6 +53,7 @@ __all__ = [
     "DashboardPlots",
     "FinishedTrial",
     "Objective",
+    "OrphanRepair",
     "ParetoEarlyStopper",
     "RecoveryReport",
     "SearchSpace",
@@ -48,6 +61,7 @@ __all__ = [
     "StudyConfig",
     "TopologyArtifacts",
     "TrialFailed",
+    "adopt_renamed_rows",
     "artifact_dir_for",
     "check_url",
     "counted_trials",
@@ -62,9 +76,11 @@ __all__ = [
     "migrate_storage",
     "open_artifact_store",
     "open_storage",
+    "orphan_names",
     "parse_study_config",
     "recording_callback",
     "recover_study",
+    "repair_orphan_rows",
     "run_local_workers",
     "run_worker",
     "safe_url",

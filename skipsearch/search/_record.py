@@ -5,17 +5,31 @@ state, in one transaction of its own. A worker killed between the two leaves a f
 without its row; :func:`sync_results` (run at every worker start and by ``skipsearch recover``)
 writes such missing rows from the trial's user attributes, so the tables always converge to
 exactly the finished trials.
+
+Rows are keyed by study name. Renaming a study (optuna-dashboard copies it under the new name and
+deletes the old one) would leave its rows under a name no study has, and the next sync would write
+them all again under the new name; :func:`adopt_renamed_rows` (run by every sync) recognises the
+old rows by their trials (number, topology hash and start time) and moves them to the new name.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from datetime import datetime
 
 import optuna
 import sqlalchemy
 from optuna.trial import FrozenTrial
 
-from skipsearch.results import EvaluationRecord, record_evaluation, record_evaluations, recorded_trial_numbers
+from skipsearch.results import (
+    EvaluationRecord,
+    record_evaluation,
+    record_evaluations,
+    recorded_trial_numbers,
+    rename_study_rows,
+    study_names,
+    study_row_keys,
+)
 from skipsearch.search._objective import FINISHED_STATES, METRIC_ATTRS, evaluated, topology_of
 
 
@@ -54,8 +68,46 @@ def recording_callback(engine: sqlalchemy.Engine) -> Callable[[optuna.Study, Fro
 
 
 def sync_results(engine: sqlalchemy.Engine, study: optuna.Study) -> int:
-    """Writes the rows of finished trials that have none yet; returns how many it wrote."""
+    """Writes the rows of finished trials that have none yet (after adopting the rows the study had
+    under a former name); returns how many it wrote."""
+    adopt_renamed_rows(engine, study, orphan_names(engine, study._storage))
     have = recorded_trial_numbers(engine, study.study_name)
     missing = (t for t in study.get_trials(deepcopy=False, states=FINISHED_STATES) if t.number not in have)
     records = (evaluation_record(study.study_name, t) for t in missing)
     return record_evaluations(engine, [r for r in records if r is not None])
+
+
+def orphan_names(engine: sqlalchemy.Engine, storage: optuna.storages.BaseStorage) -> list[str]:
+    """Study names that have results rows but no study in ``storage`` (deleted or renamed studies)."""
+    existing = set(optuna.get_all_study_names(storage))
+    return [name for name in study_names(engine) if name not in existing]
+
+
+def adopt_renamed_rows(
+    engine: sqlalchemy.Engine, study: optuna.Study, orphans: Iterable[str]
+) -> dict[str, tuple[int, int]]:
+    """Moves to ``study`` the rows of each orphan name whose rows are all copies of ``study``'s
+    finished trials (same number, topology hash and start time), deleting those ``study`` already
+    has; returns ``{old name: (rows moved, duplicate rows deleted)}``."""
+    orphans = list(orphans)
+    if not orphans:
+        return {}
+    trials = {
+        t.number: (t.user_attrs.get("hash"), t.datetime_start)
+        for t in study.get_trials(deepcopy=False, states=FINISHED_STATES)
+    }
+    adopted = {}
+    for name in orphans:
+        rows = study_row_keys(engine, name)
+        if rows and all(n in trials and _same_trial(key, trials[n]) for n, key in rows.items()):
+            adopted[name] = rename_study_rows(engine, name, study.study_name)
+    return adopted
+
+
+def _same_trial(row: tuple[str, datetime | None], trial: tuple[object, datetime | None]) -> bool:
+    (row_hash, row_start), (trial_hash, trial_start) = row, trial
+    if row_hash != trial_hash:
+        return False
+    if row_start is None or trial_start is None:
+        return row_start is trial_start
+    return abs((row_start - trial_start).total_seconds()) < 1e-3

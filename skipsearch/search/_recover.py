@@ -1,5 +1,5 @@
-"""One-shot operations on a storage: schema set-up (``skipsearch migrate``) and recovery of a study
-whose workers all died (``skipsearch recover``).
+"""One-shot operations on a storage: schema set-up (``skipsearch migrate``), recovery of a study
+whose workers all died and repair of results rows whose study is gone (``skipsearch recover``).
 
 A running worker recovers its study by itself (stale trials are failed and re-queued whenever a
 worker starts a trial); these are for the moments when no worker runs.
@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 import optuna
 from optuna.trial import TrialState
 
-from skipsearch.results import connect
+from skipsearch.results import connect, delete_study_rows
 from skipsearch.search._config import StudyConfig
-from skipsearch.search._record import sync_results
+from skipsearch.search._record import adopt_renamed_rows, orphan_names, sync_results
 from skipsearch.search._storage import open_storage
 from skipsearch.search._study import create_study, load_study
 
@@ -64,6 +64,42 @@ def recover_study(storage_url: str, study_name: str, *, wait: bool = True) -> Re
     synced = sync_results(connect(storage_url), study)
     alive = sorted(t.number for t in trials if t.state == TrialState.RUNNING)
     return RecoveryReport(failed, requeued, alive, synced, time.monotonic() - started)
+
+
+@dataclass(frozen=True)
+class OrphanRepair:
+    """What :func:`repair_orphan_rows` did with the rows of study names the storage no longer holds."""
+
+    moved: dict[str, tuple[str, int]] = field(default_factory=dict)
+    """Former name of a renamed study: its new name and the rows moved there."""
+    deleted: dict[str, int] = field(default_factory=dict)
+    """Name of a deleted study (or of a copy whose rows the remaining study has too): rows deleted."""
+
+
+def repair_orphan_rows(storage_url: str) -> OrphanRepair:
+    """Results rows whose study the storage no longer holds: moved to the study they were copied to
+    (a renamed study, recognised by its trials), deleted otherwise (a deleted study)."""
+    storage = open_storage(storage_url, heartbeat_interval=None)
+    engine = connect(storage_url)
+    try:
+        orphans = orphan_names(engine, storage)
+        moved: dict[str, tuple[str, int]] = {}
+        deleted: dict[str, int] = {}
+        for name in optuna.get_all_study_names(storage) if orphans else []:
+            study = optuna.load_study(study_name=name, storage=storage)
+            left = [o for o in orphans if o not in moved and o not in deleted]
+            for old, (rows, duplicates) in adopt_renamed_rows(engine, study, left).items():
+                if rows:
+                    moved[old] = (name, rows)
+                if duplicates:
+                    deleted[old] = duplicates
+        for name in orphans:
+            if name not in moved and name not in deleted:
+                deleted[name] = delete_study_rows(engine, name)
+        return OrphanRepair(moved, deleted)
+    finally:
+        engine.dispose()
+        storage.engine.dispose()
 
 
 def migrate_storage(storage_url: str, config: StudyConfig | None = None, study_name: str | None = None) -> str | None:

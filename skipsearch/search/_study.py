@@ -209,6 +209,11 @@ def run_worker(
                     break
                 failures = 0
             except Exception as exc:
+                if _study_gone(study):
+                    raise UserError(
+                        f"study {study_name!r} is no longer in the storage (deleted, or renamed: a rename copies "
+                        "the study under its new name and deletes this one); start workers on its new name"
+                    ) from None
                 finished_meanwhile = objective.taken_over(study)
                 if not finished_meanwhile and not is_connection_error(exc):
                     raise
@@ -232,6 +237,16 @@ def run_worker(
         plots.refresh(study)  # the final state, whatever the throttle skipped
         artifacts.close()
     return study
+
+
+def _study_gone(study: optuna.Study) -> bool:
+    """Whether ``study`` was deleted (or renamed) while this worker ran; ``False`` when unsure."""
+    try:
+        return study._storage.get_study_id_from_name(study.study_name) != study._study_id
+    except KeyError:
+        return True
+    except Exception:  # a lost connection: the caller's retries deal with it
+        return False
 
 
 def _await_leftovers(study: optuna.Study, goal: int, shutdown: Shutdown, settle: bool = False) -> bool:

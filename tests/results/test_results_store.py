@@ -172,3 +172,21 @@ def test_bad_urls_are_one_line_user_errors_without_password(url: str, message: s
     text = str(info.value)
     assert message in text
     assert "hunter2" not in text and "\n" not in text
+
+
+def test_rows_move_to_a_renamed_study_and_go_with_a_deleted_one(engine) -> None:
+    from skipsearch.results import delete_study_rows, rename_study_rows, study_row_keys
+
+    rng = random.Random(7)
+    topologies = [random_topology(rng) for _ in range(6)]
+    records = [random_record(rng, "old", i, topologies[i]) for i in range(4)]
+    records += [random_record(rng, "new", i, topologies[i]) for i in range(2, 6)]
+    record_evaluations(engine, records)
+    keys = study_row_keys(engine, "old")
+    assert set(keys) == {0, 1, 2, 3} and keys[0][0] == topologies[0].hash
+    assert rename_study_rows(engine, "old", "new") == (2, 2)  # 0 and 1 move; 2 and 3 are "new"'s already
+    assert study_names(engine) == ["new"] and recorded_trial_numbers(engine, "new") == set(range(6))
+    assert _count(engine, "evaluations") == 6
+    assert delete_study_rows(engine, "new") == 6 and study_names(engine) == []
+    assert _count(engine, "topologies") == 6  # topologies stay: other studies may share them
+    assert delete_study_rows(engine, "new") == 0
