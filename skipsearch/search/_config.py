@@ -9,7 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from skipsearch.errors import UserError
-from skipsearch.tasks import TASKS, TrainConfig
+from skipsearch.tasks import METRIC_DIRECTIONS, METRICS, TASKS, USER_DATA_TASKS, TrainConfig, discover_tasks
 from skipsearch.topology import EDGE_KINDS, PRESETS, Topology, TopologyError, families, get_preset
 
 CHOICE_ALIGNS = ("auto", "identity", "zero_pad", "project")
@@ -20,8 +20,31 @@ class _Strict(BaseModel):
 
 
 class TaskConfig(_Strict):
+    """A named task and its options. The user's data has shorthands: ``{file: data.csv, target: y,
+    ...}`` is task ``file`` and ``{module: "pkg.data:load", args: {...}, ...}`` task ``module``,
+    with the other keys as their options (see :func:`skipsearch.tasks._files.file_task`)."""
+
     name: str
     options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _user_data(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "name" not in value:
+            for key in USER_DATA_TASKS:
+                if key in value:
+                    return {"name": key, "options": dict(value)}
+        return value
+
+    @property
+    def spec(self) -> Any:
+        """The task's :class:`skipsearch.tasks.TaskSpec` (tasks of installed packages included)."""
+        return TASKS.get(self.name) or discover_tasks()[self.name]
+
+    @property
+    def metric(self) -> str:
+        """The task's metric with these options (``accuracy``, ``miou``, ``rmse`` or ``r2``)."""
+        return str(self.spec.metric_for(self.options))
 
 
 class BackboneConfig(_Strict):
@@ -102,10 +125,17 @@ class SpaceConfig(_Strict):
 
 
 class Objective(_Strict):
-    """A metric to optimise; ``accuracy`` is the task's validation metric (mIoU for segmentation)."""
+    """A metric to optimise. The task's validation metric goes by its own name (``accuracy``,
+    ``miou``, ``rmse``, ``r2``); ``accuracy`` also names mIoU in studies made before that name."""
 
-    name: Literal["accuracy", "macs", "params", "flops", "latency_ms"]
+    name: Literal["accuracy", "miou", "rmse", "r2", "macs", "params", "flops", "latency_ms"]
     direction: Literal["maximize", "minimize"]
+
+    @property
+    def column(self) -> str:
+        """Where the value is stored (trial attribute, results column): the task's metric is
+        stored as ``accuracy`` whatever its name."""
+        return "accuracy" if self.name in METRICS else self.name
 
 
 class SamplerConfig(_Strict):
@@ -189,7 +219,7 @@ class StudyConfig(_Strict):
     @property
     def objective_pairs(self) -> list[tuple[str, str]]:
         """The objectives as ``(metric, "max" | "min")``, the form of the results package's Pareto queries."""
-        return [(o.name, "max" if o.direction == "maximize" else "min") for o in self.objectives]
+        return [(o.column, "max" if o.direction == "maximize" else "min") for o in self.objectives]
 
     @property
     def multi_objective(self) -> bool:
@@ -198,11 +228,15 @@ class StudyConfig(_Strict):
     @property
     def train_config(self) -> TrainConfig:
         """The task's default training settings with this file's overrides."""
-        return TASKS[self.task.name].default_config.updated(**self.training)
+        return self.task.spec.default_config.updated(**self.training)
 
 
-def parse_study_config(data: Any, source: str) -> StudyConfig:
-    """Validates a study's mapping; raises :class:`UserError` naming the file and the key."""
+def parse_study_config(data: Any, source: str, base_dir: str | Path | None = None) -> StudyConfig:
+    """Validates a study's mapping; raises :class:`UserError` naming the file and the key.
+
+    The user's data files are resolved relative to ``base_dir`` (the study file's folder; default
+    the current one), stored as absolute paths with their content's fingerprint, and loaded once
+    here, so bad data is refused before anything is stored."""
     if not isinstance(data, dict):
         raise UserError(f"{source}: a study file must be a mapping of keys, got {type(data).__name__}")
     try:
@@ -214,8 +248,11 @@ def parse_study_config(data: Any, source: str) -> StudyConfig:
         if err["type"] == "extra_forbidden":
             message = "unknown key"
         raise UserError(f"{source}: {where}: {message}") from None
-    if config.task.name not in TASKS:
+    if config.task.name not in discover_tasks():
         raise UserError(f"{source}: task.name: unknown task {config.task.name!r} (known: {', '.join(TASKS)})")
+    if config.task.name in USER_DATA_TASKS:
+        config = config.model_copy(update={"task": _resolved_task(config.task, source, base_dir)})
+    _check_metric_objectives(config, source)
     try:
         config.train_config  # noqa: B018 - validates the overrides
     except ValidationError as exc:
@@ -235,6 +272,54 @@ def parse_study_config(data: Any, source: str) -> StudyConfig:
     return config
 
 
+_FILE_OPTIONS = ("file", "test_file", "test_target")
+_FILE_ORDER = ("file", "target", "test_file", "test_target")
+"""The order of a task's files in its fingerprint (the loader's order)."""
+
+
+def _resolved_task(task: TaskConfig, source: str, base_dir: str | Path | None) -> TaskConfig:
+    """The user's data task with absolute paths, its kind and fingerprint, checked by loading it."""
+    from skipsearch.tasks import combined_fingerprint, infer_kind, load_task
+
+    options = dict(task.options)
+    base = Path(base_dir) if base_dir is not None else Path.cwd()
+    if task.name == "file":
+        if not isinstance(options.get("file"), str):
+            raise UserError(f"{source}: task.file: give the path of a data file or folder")
+        npy_labels = str(options["file"]).lower().endswith(".npy") and isinstance(options.get("target"), str)
+        keys = [*_FILE_OPTIONS, *(["target"] if npy_labels else [])]
+        for key in keys:
+            if isinstance(options.get(key), str):
+                options[key] = str((base / options[key]).resolve())
+        paths = [Path(options[k]) for k in _FILE_ORDER if k in keys and options.get(k)]
+        for path in paths:
+            if not path.exists():
+                raise UserError(f"{source}: task: {path}: no such file or folder")
+        options.setdefault("kind", infer_kind(paths[0]))
+        options.setdefault("fingerprint", combined_fingerprint(paths))
+    try:
+        load_task(task.name, **options)
+    except UserError as exc:
+        raise UserError(f"{source}: {exc}") from None
+    return TaskConfig(name=task.name, options=options)
+
+
+def _check_metric_objectives(config: StudyConfig, source: str) -> None:
+    """An objective naming a task metric must name this task's, in its direction."""
+    metric = config.task.metric
+    for objective in config.objectives:
+        if objective.name not in METRICS:
+            continue
+        if objective.name != metric:
+            raise UserError(
+                f"{source}: objectives: {objective.name!r} is not this task's metric; task "
+                f"{config.task.name!r} is scored by {metric}: use {metric}:{METRIC_DIRECTIONS[metric]}"
+            )
+        way, right = ("max" if objective.direction == "maximize" else "min"), METRIC_DIRECTIONS[metric]
+        if way != right:
+            raise UserError(f"{source}: objectives: {metric} is {right}imised: use {metric}:{right}")
+
+
 def load_study_config(path: str | Path) -> StudyConfig:
     """Reads and validates a study YAML file."""
     path = Path(path)
@@ -249,4 +334,4 @@ def load_study_config(path: str | Path) -> StudyConfig:
         where = f" at line {mark.line + 1}" if mark is not None else ""
         problem = " ".join(str(getattr(exc, "problem", None) or exc).split())  # one line, whatever the error kind
         raise UserError(f"{path}: invalid YAML{where}: {problem}") from None
-    return parse_study_config(data, str(path))
+    return parse_study_config(data, str(path), path.parent)

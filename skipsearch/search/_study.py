@@ -52,6 +52,17 @@ def _comparable(config: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in config.items() if k not in ("trials", "timeout", "description", "execution")}
 
 
+def _changed_data(stored: dict[str, Any], current: dict[str, Any]) -> str | None:
+    """Why the study's data is not the data it was created on (``None`` when it is the same)."""
+    old, new = (c.get("task", {}).get("options", {}).get("fingerprint") for c in (stored, current))
+    if old is None or new is None or old == new:
+        return None
+    return (
+        f"the data differs from the data the study was created on (fingerprint {str(new)[:16]}, "
+        f"the study's {str(old)[:16]}); restore that file, or pass --study NEW_NAME"
+    )
+
+
 def create_study(config: StudyConfig, storage_url: str, study_name: str | None = None) -> optuna.Study:
     """Creates the study, or resumes it when one of that name exists with the same settings."""
     name = study_name or config.name
@@ -73,6 +84,8 @@ def create_study(config: StudyConfig, storage_url: str, study_name: str | None =
     if stored is None:
         study.set_user_attr(CONFIG_ATTR, current)
         study.set_metric_names([o.name for o in config.objectives])
+    elif (changed := _changed_data(stored, current)) is not None:
+        raise UserError(f"study {name!r}: {changed}")
     elif _comparable(stored) != _comparable(current):
         raise UserError(
             f"study {name!r} already exists in the storage with other settings; "
