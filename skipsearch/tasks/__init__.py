@@ -20,7 +20,7 @@ from skipsearch.tasks._gradients import (
     gradient_norms,
     hidden_blocks,
 )
-from skipsearch.tasks._metrics import evaluate, finite_or_none, mean_iou
+from skipsearch.tasks._metrics import evaluate, finite_or_none, mean_iou, regression_loss, task_loss
 from skipsearch.tasks._plugins import ENTRY_POINT_GROUP, import_function
 from skipsearch.tasks._registry import TASKS, USER_DATA_TASKS, TaskSpec, discover_tasks, load_task
 from skipsearch.tasks._train import (
@@ -63,10 +63,12 @@ __all__ = [
     "infer_kind",
     "load_task",
     "mean_iou",
+    "regression_loss",
     "reshape_for",
     "resolve_device",
     "seed_everything",
     "task_from_arrays",
+    "task_loss",
     "train_model",
     "train_topology",
 ]

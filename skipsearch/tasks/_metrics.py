@@ -46,6 +46,14 @@ def regression_loss(output: Tensor, target: Tensor, reduction: str = "mean") -> 
     return F.mse_loss(output, target, reduction=reduction)
 
 
+def task_loss(output: Tensor, target: Tensor) -> Tensor:
+    """The training loss for a task's labels: mean squared error for regression targets (floating
+    point), cross-entropy for class labels (integers)."""
+    if target.is_floating_point():
+        return regression_loss(output, target)
+    return F.cross_entropy(output, target)
+
+
 @torch.no_grad()
 def evaluate(
     model: nn.Module,

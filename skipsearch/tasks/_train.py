@@ -13,13 +13,12 @@ from typing import Any
 import numpy as np
 import torch
 from torch import fx, nn
-from torch.nn import functional as F
 
 from skipsearch.errors import UserError
 from skipsearch.nn import Cost, SwitchSkip, build_model, built_topology, cpu_threads, model_cost, switch_penalty
 from skipsearch.tasks._config import TrainConfig
 from skipsearch.tasks._data import TaskData, reshape_for
-from skipsearch.tasks._metrics import evaluate, regression_loss
+from skipsearch.tasks._metrics import evaluate, task_loss
 from skipsearch.topology import Topology
 
 ShouldStop = Callable[[int, float], bool]
@@ -142,7 +141,6 @@ def _train(
     penalty = config.switch_penalty if len(switches) else 0.0
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    task_loss = regression_loss if data.regression else F.cross_entropy
 
     curve: list[float] = []
     status, reason = "ok", None
