@@ -8,7 +8,7 @@ from typing import NoReturn
 import typer
 from typer.exceptions import TyperException
 
-from skipsearch.cli import _analyze, _dashboard, _export, _predictor, _results, _study, _topology, _train
+from skipsearch.cli import _analyze, _dashboard, _export, _predictor, _results, _study, _tasks, _topology, _train
 from skipsearch.errors import UserError
 
 app = typer.Typer(
@@ -26,6 +26,7 @@ _analyze.register(app)
 _export.register(app)
 _dashboard.register(app)
 _predictor.register(app)
+_tasks.register(app)
 
 
 def main() -> None:
