@@ -64,12 +64,14 @@ def class_indices(y: np.ndarray, source: str) -> np.ndarray:
     if len(fractional):
         index = int(fractional[0])
         raise UserError(
-            f"{source}: label {flat[index]!r} (element {index}) is not a class index; a continuous target "
+            f"{source}: label {flat[index].item()!r} (element {index}) is not a class index; a continuous target "
             "needs a regression metric (metric: rmse or r2)"
         )
     if flat.min(initial=0) < 0:
         index = int(np.argmin(flat))
-        raise UserError(f"{source}: label {flat[index]!r} (element {index}) is negative; classes are numbered from 0")
+        raise UserError(
+            f"{source}: label {flat[index].item()!r} (element {index}) is negative; classes are numbered from 0"
+        )
     return y.astype(np.int64)
 
 

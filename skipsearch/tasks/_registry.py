@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -131,6 +132,17 @@ _CACHE: OrderedDict[tuple[str, int, str], TaskData] = OrderedDict()
 _CACHE_SIZE = 8
 
 
+def _file_stamps(options: dict[str, Any]) -> str:
+    """Size and modification time of the files an option names: a file rewritten in place is read
+    (and its fingerprint checked) again rather than served from the cache."""
+    stamps = []
+    for value in options.values():
+        if isinstance(value, str) and os.path.sep in value and os.path.exists(value):
+            stat = os.stat(value)
+            stamps.append(f"{value}:{stat.st_size}:{stat.st_mtime_ns}")
+    return "|".join(stamps)
+
+
 def load_task(name: str, *, seed: int = 0, **options: Any) -> TaskData:
     """The data of task ``name``; ``seed`` picks the train/validation split.
 
@@ -145,7 +157,7 @@ def load_task(name: str, *, seed: int = 0, **options: Any) -> TaskData:
     unknown = sorted(set(options) - set(known))
     if unknown:
         raise UserError(f"task {name!r}: unknown option {unknown[0]!r} (known: {', '.join(known)})")
-    key = (name, seed, json.dumps(options, sort_keys=True, default=repr))
+    key = (name, seed, json.dumps(options, sort_keys=True, default=repr) + _file_stamps(options))
     if key in _CACHE:
         _CACHE.move_to_end(key)
         return _CACHE[key]
