@@ -36,7 +36,20 @@ def test_table_study_pareto_report_bundle_and_reproduce(
     assert len(rows) == 3 and all(r["task"] == "file" for r in rows)
     assert "mine" in ok(cli, "pareto", "--study", "mine", "--storage", url)
     ok(cli, "report", "--study", "mine", "--storage", url, "--output", str(tmp_path / "report"))
-    ok(cli, "export", "--format", "bundle", "--study", "mine", "--rank", "1", "--storage", url, "--output", str(tmp_path / "out"))
+    ok(
+        cli,
+        "export",
+        "--format",
+        "bundle",
+        "--study",
+        "mine",
+        "--rank",
+        "1",
+        "--storage",
+        url,
+        "--output",
+        str(tmp_path / "out"),
+    )
     bundle = next((tmp_path / "out").iterdir())
     manifest = json.loads((bundle / "manifest.json").read_text())
     assert manifest["task"] == "file" and len(manifest["task_options"]["fingerprint"]) == 64
