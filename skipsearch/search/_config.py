@@ -9,7 +9,16 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from skipsearch.errors import UserError
-from skipsearch.tasks import METRIC_DIRECTIONS, METRICS, TASKS, USER_DATA_TASKS, TrainConfig, discover_tasks
+from skipsearch.tasks import (
+    METRIC_DIRECTIONS,
+    METRICS,
+    TASKS,
+    USER_DATA_TASKS,
+    TaskData,
+    TrainConfig,
+    discover_tasks,
+    load_task,
+)
 from skipsearch.topology import EDGE_KINDS, PRESETS, Topology, TopologyError, families, get_preset
 
 CHOICE_ALIGNS = ("auto", "identity", "zero_pad", "project")
@@ -45,6 +54,11 @@ class TaskConfig(_Strict):
     def metric(self) -> str:
         """The task's metric with these options (``accuracy``, ``miou``, ``rmse`` or ``r2``)."""
         return str(self.spec.metric_for(self.options))
+
+    def load(self, seed: int = 0) -> TaskData:
+        """The task's data (cached in the process); its ``input_shape`` and ``num_outputs`` size a
+        backbone to it."""
+        return load_task(self.name, seed=seed, **self.options)
 
 
 class BackboneConfig(_Strict):
@@ -251,7 +265,7 @@ def parse_study_config(data: Any, source: str, base_dir: str | Path | None = Non
     if config.task.name not in discover_tasks():
         raise UserError(f"{source}: task.name: unknown task {config.task.name!r} (known: {', '.join(TASKS)})")
     if config.task.name in USER_DATA_TASKS:
-        config = config.model_copy(update={"task": _resolved_task(config.task, source, base_dir)})
+        config = config.model_copy(update={"task": _resolved_task(config.task, source, base_dir, config.seed)})
     _check_metric_objectives(config, source)
     try:
         config.train_config  # noqa: B018 - validates the overrides
@@ -277,9 +291,9 @@ _FILE_ORDER = ("file", "target", "test_file", "test_target")
 """The order of a task's files in its fingerprint (the loader's order)."""
 
 
-def _resolved_task(task: TaskConfig, source: str, base_dir: str | Path | None) -> TaskConfig:
+def _resolved_task(task: TaskConfig, source: str, base_dir: str | Path | None, seed: int) -> TaskConfig:
     """The user's data task with absolute paths, its kind and fingerprint, checked by loading it."""
-    from skipsearch.tasks import combined_fingerprint, infer_kind, load_task
+    from skipsearch.tasks import combined_fingerprint, infer_kind
 
     options = dict(task.options)
     base = Path(base_dir) if base_dir is not None else Path.cwd()
@@ -297,11 +311,12 @@ def _resolved_task(task: TaskConfig, source: str, base_dir: str | Path | None) -
                 raise UserError(f"{source}: task: {path}: no such file or folder")
         options.setdefault("kind", infer_kind(paths[0]))
         options.setdefault("fingerprint", combined_fingerprint(paths))
+    resolved = TaskConfig(name=task.name, options=options)
     try:
-        load_task(task.name, **options)
+        resolved.load(seed)  # the study's own split: the objective finds it cached
     except UserError as exc:
         raise UserError(f"{source}: {exc}") from None
-    return TaskConfig(name=task.name, options=options)
+    return resolved
 
 
 def _check_metric_objectives(config: StudyConfig, source: str) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from cli_runner import Invoke
 from user_data_helpers import write_images, write_table
 
 from skipsearch.errors import UserError
@@ -106,3 +108,29 @@ def test_module_task(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(tmp_path))
     data = load_task("module", module="my_data:load", args={"n": 80}, metric="r2")
     assert data.metric == "r2" and len(data.x_train) + len(data.x_val) + len(data.x_test) == 80
+
+
+def test_entry_point_tasks_join_the_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.metadata
+
+    from skipsearch.tasks import TASKS, TaskSpec, TrainConfig, _registry
+
+    spec = TaskSpec("plugin-task", "from a package", (3,), 2, "accuracy", TrainConfig(), lambda seed=0: None)
+    entry = importlib.metadata.EntryPoint("plugin-task", "plugin_pkg:SPEC", "skipsearch.tasks")
+    monkeypatch.setattr(
+        importlib.metadata, "entry_points", lambda group: [entry] if group == "skipsearch.tasks" else []
+    )
+    monkeypatch.setattr(importlib.metadata.EntryPoint, "load", lambda self: spec)
+    monkeypatch.setattr(_registry, "_discovered", False)
+    try:
+        assert _registry.discover_tasks()["plugin-task"] is spec
+    finally:
+        TASKS.pop("plugin-task", None)
+
+
+def test_tasks_command_lists_tasks(cli: Invoke) -> None:
+    code, out, err = cli(["tasks", "--no-sizes", "--json"])
+    assert code == 0, err
+    names = {row["name"]: row for row in json.loads(out)["tasks"]}
+    assert {"mnist1d", "digits", "shapes-seg", "teacher", "file", "module"} <= set(names)
+    assert names["shapes-seg"]["metric"] == "miou" and names["file"]["input_shape"] is None

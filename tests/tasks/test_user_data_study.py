@@ -107,3 +107,43 @@ def test_python_api_example_runs(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "3 trials" in result.stdout and "exported the knee" in result.stdout
     assert (tmp_path / "breast-cancer-export").is_dir()
+
+
+def test_python_api_regression_from_arrays(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sklearn.datasets import load_diabetes
+
+    import skipsearch
+
+    monkeypatch.chdir(tmp_path)
+    x, y = load_diabetes(return_X_y=True)
+    study = skipsearch.Study.from_arrays(
+        x,
+        y,
+        name="diabetes",
+        metric="rmse",
+        hidden=[16, 16],
+        trials=3,
+        sampler={"name": "random"},
+        training={"epochs": 1},
+        storage=f"sqlite:///{tmp_path / 'api.db'}",
+    )
+    assert study.config.objective_pairs == [("accuracy", "min"), ("macs", "min")]
+    results = study.run().results()
+    assert len(results) == 3 and (results["rmse"] == results["accuracy"]).all()
+    front = study.pareto()
+    assert list(front["rmse"]) == sorted(front["rmse"]) and (front["rmse"] > 1).all()  # in the target's units
+    files = study.export(tmp_path / "out", format="json", rank=1)
+    assert [f.suffix for f in files] == [".json"]
+    # The same arrays again: the same data file, so the stored study resumes instead of refusing.
+    again = skipsearch.Study.from_arrays(
+        x,
+        y,
+        name="diabetes",
+        metric="rmse",
+        hidden=[16, 16],
+        trials=3,
+        sampler={"name": "random"},
+        training={"epochs": 1},
+        storage=f"sqlite:///{tmp_path / 'api.db'}",
+    )
+    assert len(again.run().results()) == 3
