@@ -13,6 +13,7 @@ import hashlib
 import os
 import zipfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -85,21 +86,51 @@ def file_task(
     metric = check_metric(metric or ("miou" if kind == "segmentation" else "accuracy"))
     split = SplitSettings(val_fraction, test_fraction, seed, data_seed, standardize)
     digest = fingerprint or combined_fingerprint(list(found.values()))
-    name = main.name
+    request = _Request(found, main, target, metric, test_path, test_target, split, digest)
     if kind == "table":
-        return _table_task(found, main, target, metric, test_path, split, digest)
+        return _table_task(request)
     if kind == "arrays":
-        return _arrays_task(found, main, target, metric, test_path, test_target, split, digest)
+        return _arrays_task(request)
     from skipsearch.tasks._images import image_folder, segmentation_folder
 
     shape = _size(size)
-    if kind == "images":
-        x, y = image_folder(found[main], shape, color)
-        test = image_folder(found[Path(test_path)], shape, color) if test_path else None
-        return task_from_arrays(name, metric, x, y, test, split, source=str(main), fingerprint=digest)
-    x, y = segmentation_folder(found[main], shape, color)
-    test = segmentation_folder(found[Path(test_path)], shape, color) if test_path else None
-    return task_from_arrays(name, metric, x, y, test, split, source=str(main), num_classes=classes, fingerprint=digest)
+    read = image_folder if kind == "images" else segmentation_folder
+    x, y = read(found[main], shape, color)
+    test = read(request.path(test_path), shape, color) if test_path else None
+    return request.task(x, y, test, classes if kind == "segmentation" else None)
+
+
+@dataclass(frozen=True)
+class _Request:
+    """What a table or array loader needs: the files as found, and the task's options."""
+
+    found: dict[Path, Path]
+    """Each file the options name -> where it was found."""
+    main: Path
+    target: str | list[str] | None
+    metric: str
+    test_path: str | None
+    test_target: str | None
+    split: SplitSettings
+    digest: str
+
+    def path(self, option: str) -> Path:
+        """Where the file an option names was found."""
+        return self.found[Path(option)]
+
+    def task(self, x: np.ndarray, y: np.ndarray, test: Any, num_classes: int | None = None) -> TaskData:
+        """The task of the loaded arrays: checked, split and scaled."""
+        return task_from_arrays(
+            self.main.name,
+            self.metric,
+            x,
+            y,
+            test,
+            self.split,
+            source=str(self.main),
+            num_classes=num_classes,
+            fingerprint=self.digest,
+        )
 
 
 def _size(size: int | list[int] | None) -> tuple[int, int] | None:
@@ -212,41 +243,31 @@ def read_table(path: Path) -> Any:
         raise UserError(f"{path}: cannot read the table ({text})") from None
 
 
-def _table_task(
-    found: dict[Path, Path],
-    main: Path,
-    target: str | list[str] | None,
-    metric: str,
-    test_path: str | None,
-    split: SplitSettings,
-    digest: str,
-) -> TaskData:
+def _table_task(r: _Request) -> TaskData:
     import pandas as pd
 
-    if target is None:
-        raise UserError(f"{main}: a table needs option 'target' naming its target column")
-    targets = [target] if isinstance(target, str) else list(target)
-    frames = [read_table(found[main])]
-    if test_path:
-        frames.append(read_table(found[Path(test_path)]))
-    sources = [str(main), *([test_path] if test_path else [])]
+    if r.target is None:
+        raise UserError(f"{r.main}: a table needs option 'target' naming its target column")
+    targets = [r.target] if isinstance(r.target, str) else list(r.target)
+    frames = [read_table(r.path(str(r.main))), *([read_table(r.path(r.test_path))] if r.test_path else [])]
+    sources = [str(r.main), *([r.test_path] if r.test_path else [])]
     for frame, source in zip(frames, sources, strict=True):
         missing = [t for t in targets if t not in frame.columns]
         if missing:
             raise UserError(f"{source}: no column {missing[0]!r} (columns: {', '.join(map(str, frame.columns))})")
     features = [c for c in frames[0].columns if c not in targets]
     if not features:
-        raise UserError(f"{main}: no feature columns besides the target")
-    if test_path and (absent := [c for c in features if c not in frames[1].columns]):
-        raise UserError(f"{test_path}: no column {absent[0]!r}, which the training table has")
+        raise UserError(f"{r.main}: no feature columns besides the target")
+    if r.test_path and (absent := [c for c in features if c not in frames[1].columns]):
+        raise UserError(f"{r.test_path}: no column {absent[0]!r}, which the training table has")
     for frame, source in zip(frames, sources, strict=True):
         _check_cells(frame, [*features, *targets], source)
-    encoded = _one_hot(pd.concat([f[features] for f in frames], ignore_index=True), str(main))
+    # One encoding for both tables: a category seen only in the test table gets its own column too.
+    encoded = _one_hot(pd.concat([f[features] for f in frames], ignore_index=True), str(r.main))
     x_all = encoded.to_numpy(dtype=np.float64)
-    y_all = _table_targets(pd.concat([f[targets] for f in frames], ignore_index=True), targets, metric, sources)
+    y_all = _table_targets(pd.concat([f[targets] for f in frames], ignore_index=True), targets, r.metric, sources)
     n = len(frames[0])
-    test = (x_all[n:], y_all[n:]) if test_path else None
-    return task_from_arrays(main.name, metric, x_all[:n], y_all[:n], test, split, source=str(main), fingerprint=digest)
+    return r.task(x_all[:n], y_all[:n], (x_all[n:], y_all[n:]) if r.test_path else None)
 
 
 def _check_cells(frame: Any, columns: list[str], source: str) -> None:
@@ -303,33 +324,24 @@ def _table_targets(frame: Any, targets: list[str], metric: str, sources: list[st
 # -- array files -----------------------------------------------------------------------------------
 
 
-def _arrays_task(
-    found: dict[Path, Path],
-    main: Path,
-    target: str | list[str] | None,
-    metric: str,
-    test_path: str | None,
-    test_target: str | None,
-    split: SplitSettings,
-    digest: str,
-) -> TaskData:
-    if main.suffix.lower() == ".npy":
-        if not isinstance(target, str):
-            raise UserError(f"{main}: an x .npy file needs option 'target' naming its labels .npy file")
-        x, y = _npy(found[main]), _npy(found[Path(target)])
+def _arrays_task(r: _Request) -> TaskData:
+    if r.main.suffix.lower() == ".npy":
+        if not isinstance(r.target, str):
+            raise UserError(f"{r.main}: an x .npy file needs option 'target' naming its labels .npy file")
+        x, y = _npy(r.path(str(r.main))), _npy(r.path(r.target))
         test = None
-        if test_path:
-            if not test_target:
-                raise UserError(f"{test_path}: a test x .npy file needs option 'test_target' (its labels file)")
-            test = (_npy(found[Path(test_path)]), _npy(found[Path(test_target)]))
+        if r.test_path:
+            if not r.test_target:
+                raise UserError(f"{r.test_path}: a test x .npy file needs option 'test_target' (its labels file)")
+            test = (_npy(r.path(r.test_path)), _npy(r.path(r.test_target)))
     else:
-        arrays = _npz(found[main])
+        arrays = _npz(r.path(str(r.main)))
         x, y = arrays["x"], arrays["y"]
         test = (arrays["x_test"], arrays["y_test"]) if "x_test" in arrays else None
-        if test_path:
-            other = _npz(found[Path(test_path)])
+        if r.test_path:
+            other = _npz(r.path(r.test_path))
             test = (other["x"], other["y"])
-    return task_from_arrays(main.name, metric, x, y, test, split, source=str(main), fingerprint=digest)
+    return r.task(x, y, test)
 
 
 def _npy(path: Path) -> np.ndarray:

@@ -116,17 +116,9 @@ def test_python_api_regression_from_arrays(tmp_path: Path, monkeypatch: pytest.M
 
     monkeypatch.chdir(tmp_path)
     x, y = load_diabetes(return_X_y=True)
-    study = skipsearch.Study.from_arrays(
-        x,
-        y,
-        name="diabetes",
-        metric="rmse",
-        hidden=[16, 16],
-        trials=3,
-        sampler={"name": "random"},
-        training={"epochs": 1},
-        storage=f"sqlite:///{tmp_path / 'api.db'}",
-    )
+    settings = {"name": "diabetes", "metric": "rmse", "hidden": [16, 16], "trials": 3, "training": {"epochs": 1}}
+    settings |= {"sampler": {"name": "random"}, "storage": f"sqlite:///{tmp_path / 'api.db'}"}
+    study = skipsearch.Study.from_arrays(x, y, **settings)
     assert study.config.objective_pairs == [("accuracy", "min"), ("macs", "min")]
     results = study.run().results()
     assert len(results) == 3 and (results["rmse"] == results["accuracy"]).all()
@@ -135,15 +127,5 @@ def test_python_api_regression_from_arrays(tmp_path: Path, monkeypatch: pytest.M
     files = study.export(tmp_path / "out", format="json", rank=1)
     assert [f.suffix for f in files] == [".json"]
     # The same arrays again: the same data file, so the stored study resumes instead of refusing.
-    again = skipsearch.Study.from_arrays(
-        x,
-        y,
-        name="diabetes",
-        metric="rmse",
-        hidden=[16, 16],
-        trials=3,
-        sampler={"name": "random"},
-        training={"epochs": 1},
-        storage=f"sqlite:///{tmp_path / 'api.db'}",
-    )
+    again = skipsearch.Study.from_arrays(x, y, **settings)
     assert len(again.run().results()) == 3
