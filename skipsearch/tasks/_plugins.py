@@ -54,6 +54,8 @@ def module_task(
     The function returns a mapping with arrays (numpy arrays, tensors or lists) ``x`` and ``y``,
     and optionally ``x_test`` and ``y_test``; they are checked, split and scaled exactly as an
     ``.npz`` file would be (``metric`` says whether ``y`` holds classes or regression targets).
+    scikit-learn's dataset loaders qualify too: their ``data`` and ``target`` are ``x`` and ``y``
+    (``module: "sklearn.datasets:load_wine"``).
     """
     metric = check_metric(metric)
     function = import_function(module)
@@ -61,6 +63,8 @@ def module_task(
         returned = function(**(args or {}))
     except Exception as exc:  # the user's code failed: name it, in one line
         raise UserError(f"module {module!r} failed: {type(exc).__name__}: {exc}") from None
+    if isinstance(returned, Mapping) and "x" not in returned and "data" in returned and "target" in returned:
+        returned = {"x": returned["data"], "y": returned["target"]}  # a scikit-learn Bunch
     if not isinstance(returned, Mapping) or "x" not in returned or "y" not in returned:
         raise UserError(
             f"module {module!r} returned {type(returned).__name__}; it must return a mapping with arrays "
