@@ -15,6 +15,7 @@ from skipsearch.tasks import (
     TASKS,
     USER_DATA_TASKS,
     TaskData,
+    TaskSpec,
     TrainConfig,
     discover_tasks,
     load_task,
@@ -46,14 +47,14 @@ class TaskConfig(_Strict):
         return value
 
     @property
-    def spec(self) -> Any:
+    def spec(self) -> TaskSpec:
         """The task's :class:`skipsearch.tasks.TaskSpec` (tasks of installed packages included)."""
         return TASKS.get(self.name) or discover_tasks()[self.name]
 
     @property
     def metric(self) -> str:
         """The task's metric with these options (``accuracy``, ``miou``, ``rmse`` or ``r2``)."""
-        return str(self.spec.metric_for(self.options))
+        return self.spec.metric_for(self.options)
 
     def load(self, seed: int = 0) -> TaskData:
         """The task's data (cached in the process); its ``input_shape`` and ``num_outputs`` size a

@@ -48,8 +48,14 @@ ProgressFn = Callable[[optuna.Study, FrozenTrial | None], None]
 
 def _comparable(config: dict[str, Any]) -> dict[str, Any]:
     """The part of a configuration that must not change when a study is resumed (the
-    objectives among them, so the study's directions always match)."""
-    return {k: v for k, v in config.items() if k not in ("trials", "timeout", "description", "execution")}
+    objectives among them, so the study's directions always match). The user's data counts by
+    its fingerprint, not by where it lies: its absolute paths are left out."""
+    kept = {k: v for k, v in config.items() if k not in ("trials", "timeout", "description", "execution")}
+    task = kept.get("task")
+    if isinstance(task, dict) and isinstance(task.get("options"), dict) and "fingerprint" in task["options"]:
+        options = {k: v for k, v in task["options"].items() if not (isinstance(v, str) and os.path.isabs(v))}
+        kept["task"] = {**task, "options": options}
+    return kept
 
 
 def _changed_data(stored: dict[str, Any], current: dict[str, Any]) -> str | None:

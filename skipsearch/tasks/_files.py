@@ -302,7 +302,7 @@ def _table_targets(frame: Any, targets: list[str], metric: str, sources: list[st
     if metric in REGRESSION_METRICS:
         for column in targets:
             if frame[column].dtype.kind not in "iuf":
-                value = next(v for v in frame[column] if not isinstance(v, int | float))
+                value = next((v for v in frame[column] if not isinstance(v, int | float)), frame[column].iloc[0])
                 raise UserError(f"{sources[0]}: regression target column {column!r} holds text ({value!r})")
         return frame[targets].to_numpy(dtype=np.float64)
     if len(targets) != 1:
