@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Literal
 
@@ -275,9 +276,11 @@ def parse_study_config(data: Any, source: str, base_dir: str | Path | None = Non
         message = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
         raise UserError(f"{source}: training.{'.'.join(str(p) for p in err['loc'])}: {message}") from None
     try:
-        config.backbone.build()
+        backbone = config.backbone.build()
     except TopologyError as exc:
         raise UserError(f"{source}: backbone: {exc}") from None
+    if config.task.name in USER_DATA_TASKS:
+        _check_backbone_fits(backbone, config.task.load(config.seed), source)
     from skipsearch.search._samplers import make_sampler  # imports this module
 
     try:
@@ -318,6 +321,21 @@ def _resolved_task(task: TaskConfig, source: str, base_dir: str | Path | None, s
     except UserError as exc:
         raise UserError(f"{source}: {exc}") from None
     return resolved
+
+
+def _check_backbone_fits(backbone: Topology, data: TaskData, source: str) -> None:
+    """The user's data must fit the backbone: as many input values per sample, one output per class
+    (or regression target), else every trial would fail the same way."""
+    inputs, values = math.prod(backbone.input_shape), math.prod(data.input_shape)
+    if inputs != values:
+        raise UserError(
+            f"{source}: backbone: its input shape {list(backbone.input_shape)} holds {inputs} values, but the "
+            f"data's samples have shape {list(data.input_shape)} ({values} values)"
+        )
+    outputs = backbone.output_shape[0] if backbone.output_shape else 1
+    if outputs != data.num_outputs:
+        what = "target column(s)" if data.regression else "classes"
+        raise UserError(f"{source}: backbone: it gives {outputs} outputs, but the data has {data.num_outputs} {what}")
 
 
 def _check_metric_objectives(config: StudyConfig, source: str) -> None:

@@ -122,3 +122,12 @@ def test_worker_refuses_changed_data(cli: Invoke, tmp_path: Path) -> None:
     write_table(tmp_path / "data.csv", seed=1)  # the same file name, other numbers
     code, _, err = cli(["worker", "--study", "mine", "--storage", url, "--quiet"])
     assert code == 2 and err.count("\n") == 1 and "differs from the study's" in err, err
+
+
+def test_backbone_that_does_not_fit_the_data(cli: Invoke, tmp_path: Path) -> None:
+    write_table(tmp_path / "data.csv")  # 6 features, 3 classes
+    task = {"file": "data.csv", "target": "label"}
+    wide = {"family": "mlp", "args": {"input_features": 8, "hidden": [16], "classes": 3}}
+    run_fails(cli, tmp_path, task, "backbone", "8 values", "(6 values)", backbone=wide)
+    two = {"family": "mlp", "args": {"input_features": 6, "hidden": [16], "classes": 2}}
+    run_fails(cli, tmp_path, task, "backbone", "2 outputs", "3 classes", backbone=two)
