@@ -134,3 +134,21 @@ def test_tasks_command_lists_tasks(cli: Invoke) -> None:
     names = {row["name"]: row for row in json.loads(out)["tasks"]}
     assert {"mnist1d", "digits", "shapes-seg", "teacher", "file", "module"} <= set(names)
     assert names["shapes-seg"]["metric"] == "miou" and names["file"]["input_shape"] is None
+
+
+def test_regression_metrics_match_scikit_learn() -> None:
+    from sklearn.metrics import r2_score, root_mean_squared_error
+
+    rng = np.random.default_rng(0)
+    x = torch.tensor(rng.normal(size=(300, 4)), dtype=torch.float32)
+    y = torch.tensor(rng.normal(size=(300, 2)), dtype=torch.float32)
+    model = torch.nn.Linear(4, 2)
+    pred = model(x).detach().numpy()
+    scale = (2.0, 0.5)
+    rmse, _ = evaluate(model, x, y, "rmse", batch_size=64, target_scale=scale)
+    expected = root_mean_squared_error((y.numpy() * scale).ravel(), (pred * scale).ravel())
+    assert rmse == pytest.approx(expected, rel=1e-5)
+    r2, _ = evaluate(model, x, y, "r2", batch_size=64)
+    assert r2 == pytest.approx(r2_score(y.numpy(), pred), rel=1e-5)
+    with pytest.raises(ValueError, match="outputs of shape"):
+        evaluate(torch.nn.Linear(4, 3), x, y, "rmse")
