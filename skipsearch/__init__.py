@@ -6,14 +6,18 @@ The public API in one line each::
     model = skipsearch.build_model(topo)              # a torch.fx.GraphModule
     text = topo.to_json(); topo = skipsearch.Topology.from_json(text)
     graph = topo.to_networkx()
+    study = skipsearch.Study.from_arrays(x, y, name="mine").run()   # a search from Python
+    study.pareto()                                    # pandas DataFrames: results(), pareto()
 """
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from skipsearch.topology import SkipEdge, Topology, TopologyError, graph_metrics, load_topology
 
 if TYPE_CHECKING:
     from torch import fx
+
+    from skipsearch.api import Study
 
 __version__ = "0.1.0"
 
@@ -28,4 +32,22 @@ def build_model(topology: Topology) -> "fx.GraphModule":
     return _build(topology)
 
 
-__all__ = ["SkipEdge", "Topology", "TopologyError", "__version__", "build_model", "graph_metrics", "load_topology"]
+def __getattr__(name: str) -> Any:
+    """``skipsearch.Study``, imported on first use (it loads torch)."""
+    if name == "Study":
+        from skipsearch.api import Study
+
+        return Study
+    raise AttributeError(f"module 'skipsearch' has no attribute {name!r}")
+
+
+__all__ = [
+    "SkipEdge",
+    "Study",
+    "Topology",
+    "TopologyError",
+    "__version__",
+    "build_model",
+    "graph_metrics",
+    "load_topology",
+]

@@ -24,7 +24,6 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.nn import functional as F
 
 from skipsearch.nn import (
     ACTIVATION_FUNCTIONS,  # the same post activations the compiled model uses
@@ -32,6 +31,7 @@ from skipsearch.nn import (
     skip_name,
     training_mode,
 )
+from skipsearch.tasks import task_loss
 from skipsearch.topology import OPS, Topology, node_path_distributions
 
 Route = dict[str, tuple[str, str]]
@@ -139,7 +139,7 @@ def path_gradients(
     *,
     samples: int = 8,
     seed: int = 0,
-    loss_fn: Callable[[Tensor, Tensor], Tensor] = F.cross_entropy,
+    loss_fn: Callable[[Tensor, Tensor], Tensor] = task_loss,
 ) -> PathGradients:
     """Veit et al.'s gradient-per-path-length measurement on one batch, model in eval mode.
 

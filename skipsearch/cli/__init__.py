@@ -8,7 +8,18 @@ from typing import NoReturn
 import typer
 from typer.exceptions import TyperException
 
-from skipsearch.cli import _analyze, _dashboard, _export, _import, _predictor, _results, _study, _topology, _train
+from skipsearch.cli import (
+    _analyze,
+    _dashboard,
+    _export,
+    _import,
+    _predictor,
+    _results,
+    _study,
+    _tasks,
+    _topology,
+    _train,
+)
 from skipsearch.errors import UserError
 
 app = typer.Typer(
@@ -27,6 +38,7 @@ _export.register(app)
 _dashboard.register(app)
 _predictor.register(app)
 _import.register(app)
+_tasks.register(app)
 
 
 def main() -> None:

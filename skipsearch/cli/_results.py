@@ -63,8 +63,12 @@ def pareto(
     study: Annotated[list[str], typer.Option("--study", help="Study whose trials take part (repeatable).")],
     storage: StorageOption = DEFAULT_STORAGE,
     objectives: Annotated[
-        str, typer.Option(help="Comma-separated COLUMN:max|min; the first one sorts the front.")
-    ] = "accuracy:max,macs:min",
+        str | None,
+        typer.Option(
+            help="Comma-separated COLUMN:max|min; the first one sorts the front "
+            "(default: the study's objectives, else accuracy:max,macs:min)."
+        ),
+    ] = None,
     where: WhereOption = None,
     reference_point: Annotated[
         str | None,
@@ -87,7 +91,8 @@ def pareto(
     engine = connect(storage, existing=True)
     studies = _check_studies(engine, study)
     ref = _parse_floats(reference_point, "--reference-point") if reference_point else None
-    result = compute_pareto(engine, studies or [], objectives, where or (), ref)
+    chosen = objectives or study_objectives(engine, studies or []) or "accuracy:max,macs:min"
+    result = compute_pareto(engine, studies or [], chosen, where or (), ref)
     if plot is not None:
         plot_pareto(result, plot)
         print(f"wrote {plot}", file=sys.stderr)
@@ -97,6 +102,44 @@ def pareto(
     _print(result.front, output, extra=[c for c, _ in result.objectives])
     if output is Format.table:
         _console().print(_footer(result))
+
+
+TASK_METRIC_NAMES = ("accuracy", "miou", "rmse", "r2")
+"""Objective names of a task's metric, stored in the ``accuracy`` column."""
+
+
+def study_objectives(engine: Engine, studies: list[str]) -> str | None:
+    """The objectives the studies were run with (as ``COLUMN:max|min``), when they all share them;
+    ``None`` otherwise. Read from Optuna's tables (a regression study minimises its RMSE)."""
+    import warnings
+
+    import optuna
+    import sqlalchemy as sa
+
+    if not studies or not sa.inspect(engine).has_table("studies"):
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        storage = optuna.storages.RDBStorage(engine.url.render_as_string(hide_password=False))
+    found = set()
+    try:
+        for name in studies:
+            try:
+                study = optuna.load_study(study_name=name, storage=storage)
+            except KeyError:
+                return None
+            names = study.metric_names or []
+            if len(names) != len(study.directions):
+                return None
+            found.add(
+                ",".join(
+                    f"{'accuracy' if n in TASK_METRIC_NAMES else n}:{'max' if d.name == 'MAXIMIZE' else 'min'}"
+                    for n, d in zip(names, study.directions, strict=True)
+                )
+            )
+    finally:
+        storage.engine.dispose()
+    return found.pop() if len(found) == 1 else None
 
 
 def pareto_summary(result: Any) -> dict[str, Any]:

@@ -11,7 +11,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from skipsearch._objects import call_user, load_object
 from skipsearch.errors import UserError
-from skipsearch.tasks import TASKS, TrainConfig
+from skipsearch.tasks import (
+    METRIC_DIRECTIONS,
+    METRICS,
+    TASKS,
+    USER_DATA_TASKS,
+    TaskData,
+    TaskSpec,
+    TrainConfig,
+    discover_tasks,
+    load_task,
+)
 from skipsearch.topology import EDGE_KINDS, PRESETS, Topology, TopologyError, families, get_preset, load_topology
 
 CHOICE_ALIGNS = ("auto", "identity", "zero_pad", "project")
@@ -22,8 +32,36 @@ class _Strict(BaseModel):
 
 
 class TaskConfig(_Strict):
+    """A named task and its options. The user's data has shorthands: ``{file: data.csv, target: y,
+    ...}`` is task ``file`` and ``{module: "pkg.data:load", args: {...}, ...}`` task ``module``,
+    with the other keys as their options (see :func:`skipsearch.tasks._files.file_task`)."""
+
     name: str
     options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _user_data(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "name" not in value:
+            for key in USER_DATA_TASKS:
+                if key in value:
+                    return {"name": key, "options": dict(value)}
+        return value
+
+    @property
+    def spec(self) -> TaskSpec:
+        """The task's :class:`skipsearch.tasks.TaskSpec` (tasks of installed packages included)."""
+        return TASKS.get(self.name) or discover_tasks()[self.name]
+
+    @property
+    def metric(self) -> str:
+        """The task's metric with these options (``accuracy``, ``miou``, ``rmse`` or ``r2``)."""
+        return self.spec.metric_for(self.options)
+
+    def load(self, seed: int = 0) -> TaskData:
+        """The task's data (cached in the process); its ``input_shape`` and ``num_outputs`` size a
+        backbone to it."""
+        return load_task(self.name, seed=seed, **self.options)
 
 
 AUTO = "auto"
@@ -180,10 +218,17 @@ class SpaceConfig(_Strict):
 
 
 class Objective(_Strict):
-    """A metric to optimise; ``accuracy`` is the task's validation metric (mIoU for segmentation)."""
+    """A metric to optimise. The task's validation metric goes by its own name (``accuracy``,
+    ``miou``, ``rmse``, ``r2``); ``accuracy`` also names mIoU in studies made before that name."""
 
-    name: Literal["accuracy", "macs", "params", "flops", "latency_ms"]
+    name: Literal["accuracy", "miou", "rmse", "r2", "macs", "params", "flops", "latency_ms"]
     direction: Literal["maximize", "minimize"]
+
+    @property
+    def column(self) -> str:
+        """Where the value is stored (trial attribute, results column): the task's metric is
+        stored as ``accuracy`` whatever its name."""
+        return "accuracy" if self.name in METRICS else self.name
 
 
 class SamplerConfig(_Strict):
@@ -267,7 +312,7 @@ class StudyConfig(_Strict):
     @property
     def objective_pairs(self) -> list[tuple[str, str]]:
         """The objectives as ``(metric, "max" | "min")``, the form of the results package's Pareto queries."""
-        return [(o.name, "max" if o.direction == "maximize" else "min") for o in self.objectives]
+        return [(o.column, "max" if o.direction == "maximize" else "min") for o in self.objectives]
 
     @property
     def multi_objective(self) -> bool:
@@ -276,14 +321,16 @@ class StudyConfig(_Strict):
     @property
     def train_config(self) -> TrainConfig:
         """The task's default training settings with this file's overrides."""
-        return TASKS[self.task.name].default_config.updated(**self.training)
+        return self.task.spec.default_config.updated(**self.training)
 
 
 def parse_study_config(data: Any, source: str, base_dir: str | Path | None = None) -> StudyConfig:
     """Validates a study's mapping; raises :class:`UserError` naming the file and the key.
 
-    ``base_dir`` (default: the working directory) is where a ``backbone.file`` is looked for and a
-    ``backbone.module`` imported from first: the study file's folder.
+    ``base_dir`` (default: the working directory) is the study file's folder: where a
+    ``backbone.file`` is looked for, a ``backbone.module`` imported from first, and the user's data
+    files are resolved. Those files are stored as absolute paths with their content's fingerprint
+    and loaded once here, so bad data is refused before anything is stored.
     """
     if not isinstance(data, dict):
         raise UserError(f"{source}: a study file must be a mapping of keys, got {type(data).__name__}")
@@ -296,8 +343,11 @@ def parse_study_config(data: Any, source: str, base_dir: str | Path | None = Non
         if err["type"] == "extra_forbidden":
             message = "unknown key"
         raise UserError(f"{source}: {where}: {message}") from None
-    if config.task.name not in TASKS:
+    if config.task.name not in discover_tasks():
         raise UserError(f"{source}: task.name: unknown task {config.task.name!r} (known: {', '.join(TASKS)})")
+    if config.task.name in USER_DATA_TASKS:
+        config = config.model_copy(update={"task": _resolved_task(config.task, source, base_dir, config.seed)})
+    _check_metric_objectives(config, source)
     try:
         config.train_config  # noqa: B018 - validates the overrides
     except ValidationError as exc:
@@ -305,15 +355,17 @@ def parse_study_config(data: Any, source: str, base_dir: str | Path | None = Non
         message = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
         raise UserError(f"{source}: training.{'.'.join(str(p) for p in err['loc'])}: {message}") from None
     try:
-        backbone = config.backbone.resolved_for(
+        backbone_config = config.backbone.resolved_for(
             *_task_shape(config), Path.cwd() if base_dir is None else Path(base_dir)
         )
-        config = config.model_copy(update={"backbone": backbone})
-        backbone.build()
+        config = config.model_copy(update={"backbone": backbone_config})
+        backbone = backbone_config.build()
     except TopologyError as exc:
         raise UserError(f"{source}: backbone: {exc}") from None
     except UserError as exc:
         raise UserError(f"{source}: {exc}") from None
+    if config.task.name in USER_DATA_TASKS:
+        _check_backbone_fits(backbone, config.task.load(config.seed), source)
     from skipsearch.search._samplers import make_sampler  # imports this module
 
     try:
@@ -321,6 +373,70 @@ def parse_study_config(data: Any, source: str, base_dir: str | Path | None = Non
     except UserError as exc:
         raise UserError(f"{source}: {exc}") from None
     return config
+
+
+_FILE_OPTIONS = ("file", "test_file", "test_target")
+_FILE_ORDER = ("file", "target", "test_file", "test_target")
+"""The order of a task's files in its fingerprint (the loader's order)."""
+
+
+def _resolved_task(task: TaskConfig, source: str, base_dir: str | Path | None, seed: int) -> TaskConfig:
+    """The user's data task with absolute paths, its kind and fingerprint, checked by loading it."""
+    from skipsearch.tasks import combined_fingerprint, infer_kind
+
+    options = dict(task.options)
+    base = Path(base_dir) if base_dir is not None else Path.cwd()
+    if task.name == "file":
+        if not isinstance(options.get("file"), str):
+            raise UserError(f"{source}: task.file: give the path of a data file or folder")
+        npy_labels = str(options["file"]).lower().endswith(".npy") and isinstance(options.get("target"), str)
+        keys = [*_FILE_OPTIONS, *(["target"] if npy_labels else [])]
+        for key in keys:
+            if isinstance(options.get(key), str):
+                options[key] = str((base / options[key]).resolve())
+        paths = [Path(options[k]) for k in _FILE_ORDER if k in keys and options.get(k)]
+        for path in paths:
+            if not path.exists():
+                raise UserError(f"{source}: task: {path}: no such file or folder")
+        options.setdefault("kind", infer_kind(paths[0]))
+        options.setdefault("fingerprint", combined_fingerprint(paths))
+    resolved = TaskConfig(name=task.name, options=options)
+    try:
+        resolved.load(seed)  # the study's own split: the objective finds it cached
+    except UserError as exc:
+        raise UserError(f"{source}: {exc}") from None
+    return resolved
+
+
+def _check_backbone_fits(backbone: Topology, data: TaskData, source: str) -> None:
+    """The user's data must fit the backbone: as many input values per sample, one output per class
+    (or regression target), else every trial would fail the same way."""
+    inputs, values = math.prod(backbone.input_shape), math.prod(data.input_shape)
+    if inputs != values:
+        raise UserError(
+            f"{source}: backbone: its input shape {list(backbone.input_shape)} holds {inputs} values, but the "
+            f"data's samples have shape {list(data.input_shape)} ({values} values)"
+        )
+    outputs = backbone.output_shape[0] if backbone.output_shape else 1
+    if outputs != data.num_outputs:
+        what = "target column(s)" if data.regression else "classes"
+        raise UserError(f"{source}: backbone: it gives {outputs} outputs, but the data has {data.num_outputs} {what}")
+
+
+def _check_metric_objectives(config: StudyConfig, source: str) -> None:
+    """An objective naming a task metric must name this task's, in its direction."""
+    metric = config.task.metric
+    for objective in config.objectives:
+        if objective.name not in METRICS:
+            continue
+        if objective.name != metric:
+            raise UserError(
+                f"{source}: objectives: {objective.name!r} is not this task's metric; task "
+                f"{config.task.name!r} is scored by {metric}: use {metric}:{METRIC_DIRECTIONS[metric]}"
+            )
+        way, right = ("max" if objective.direction == "maximize" else "min"), METRIC_DIRECTIONS[metric]
+        if way != right:
+            raise UserError(f"{source}: objectives: {metric} is {right}imised: use {metric}:{right}")
 
 
 def load_study_config(path: str | Path) -> StudyConfig:
@@ -341,6 +457,10 @@ def load_study_config(path: str | Path) -> StudyConfig:
 
 
 def _task_shape(config: StudyConfig) -> tuple[tuple[int, ...] | None, int | None]:
-    """The task's input shape and class (output) count, for ``auto`` backbone arguments."""
+    """The task's input shape and class (output) count, for ``auto`` backbone arguments; the user's
+    data (already resolved and checked) is loaded for it (cached, the objective reuses it)."""
+    if config.task.name in USER_DATA_TASKS:
+        data = config.task.load(config.seed)
+        return tuple(data.input_shape), data.num_outputs
     spec = TASKS.get(config.task.name)
     return (spec.input_shape, spec.num_classes) if spec is not None else (None, None)

@@ -38,7 +38,12 @@ class ParetoEarlyStopper:
         *,
         min_epoch_fraction: float = 0.3,
         margin: float = 0.02,
+        metric: str = "accuracy",
+        maximize: bool = True,
     ) -> None:
+        """``metric`` names the validation metric in reasons; ``maximize`` false: smaller is better (RMSE)."""
+        self.metric = metric
+        self.sign = 1.0 if maximize else -1.0
         self.epochs = epochs
         self.min_epoch = max(1, round(min_epoch_fraction * epochs))
         self.margin = margin
@@ -52,9 +57,9 @@ class ParetoEarlyStopper:
             return False
         for rival in self.rivals:
             at = _value_at(rival.curve, epoch / self.epochs)
-            if at - self.margin > value:
+            if self.sign * (at - value) > self.margin:
                 self.reason = (
-                    f"at epoch {epoch}/{self.epochs} accuracy {value:.4f} trails trial {rival.number} "
+                    f"at epoch {epoch}/{self.epochs} {self.metric} {value:.4f} trails trial {rival.number} "
                     f"({at:.4f} at the same point), which costs no more; it cannot plausibly reach the front"
                 )
                 return True

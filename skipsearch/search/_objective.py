@@ -21,6 +21,7 @@ from skipsearch.search._early_stopping import FinishedTrial, ParetoEarlyStopper
 from skipsearch.search._space import SearchSpace
 from skipsearch.search._storage import is_connection_error
 from skipsearch.tasks import (
+    METRIC_DIRECTIONS,
     TaskData,
     TrainResult,
     analysis_batch,
@@ -48,7 +49,7 @@ class Objective:
         self.config = config
         self.space = space
         self.data = data or load_task(config.task.name, seed=config.seed, **config.task.options)
-        self.cost_names = [o.name for o in config.objectives if o.direction == "minimize"]
+        self.cost_names = [o.column for o in config.objectives if o.direction == "minimize" and o.column != "accuracy"]
         self.train_config = config.train_config
 
     def __call__(self, trial: optuna.Trial) -> float | list[float]:
@@ -135,7 +136,7 @@ class Objective:
         trial.set_user_attr("curve", [finite_or_none(v) for v in result.curve])
 
     def _values(self, attrs: dict[str, Any]) -> float | list[float]:
-        values = [float(attrs[o.name]) for o in self.config.objectives]
+        values = [float(attrs[o.column]) for o in self.config.objectives]
         return values if self.config.multi_objective else values[0]
 
     # -- history --------------------------------------------------------------------------------
@@ -171,6 +172,8 @@ class Objective:
             self.train_config.epochs,
             min_epoch_fraction=early.min_epoch_fraction,
             margin=early.margin,
+            metric=self.data.metric,
+            maximize=METRIC_DIRECTIONS[self.data.metric] == "max",
         )
 
 

@@ -189,9 +189,11 @@ def hypervolume_figure(
 
 
 def _plot_axes(names: Sequence[str]) -> tuple[int, int]:
-    """(x, y) objective indices: MACs across and accuracy up where both are objectives, else the first two."""
-    if "accuracy" in names and "macs" in names:
-        return names.index("macs"), names.index("accuracy")
+    """(x, y) objective indices: MACs across and the task metric (accuracy, mIoU, RMSE, R²) up where
+    both are objectives, else the first two."""
+    metric = next((n for n in ("accuracy", "miou", "rmse", "r2") if n in names), None)
+    if metric is not None and "macs" in names:
+        return names.index("macs"), names.index(metric)
     return 1, 0
 
 

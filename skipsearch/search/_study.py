@@ -48,8 +48,25 @@ ProgressFn = Callable[[optuna.Study, FrozenTrial | None], None]
 
 def _comparable(config: dict[str, Any]) -> dict[str, Any]:
     """The part of a configuration that must not change when a study is resumed (the
-    objectives among them, so the study's directions always match)."""
-    return {k: v for k, v in config.items() if k not in ("trials", "timeout", "description", "execution")}
+    objectives among them, so the study's directions always match). The user's data counts by
+    its fingerprint, not by where it lies: its absolute paths are left out."""
+    kept = {k: v for k, v in config.items() if k not in ("trials", "timeout", "description", "execution")}
+    task = kept.get("task")
+    if isinstance(task, dict) and isinstance(task.get("options"), dict) and "fingerprint" in task["options"]:
+        options = {k: v for k, v in task["options"].items() if not (isinstance(v, str) and os.path.isabs(v))}
+        kept["task"] = {**task, "options": options}
+    return kept
+
+
+def _changed_data(stored: dict[str, Any], current: dict[str, Any]) -> str | None:
+    """Why the study's data is not the data it was created on (``None`` when it is the same)."""
+    old, new = (c.get("task", {}).get("options", {}).get("fingerprint") for c in (stored, current))
+    if old is None or new is None or old == new:
+        return None
+    return (
+        f"the data differs from the data the study was created on (fingerprint {str(new)[:16]}, "
+        f"the study's {str(old)[:16]}); restore that file, or pass --study NEW_NAME"
+    )
 
 
 def create_study(config: StudyConfig, storage_url: str, study_name: str | None = None) -> optuna.Study:
@@ -73,6 +90,8 @@ def create_study(config: StudyConfig, storage_url: str, study_name: str | None =
     if stored is None:
         study.set_user_attr(CONFIG_ATTR, current)
         study.set_metric_names([o.name for o in config.objectives])
+    elif (changed := _changed_data(stored, current)) is not None:
+        raise UserError(f"study {name!r}: {changed}")
     elif _comparable(stored) != _comparable(current):
         raise UserError(
             f"study {name!r} already exists in the storage with other settings; "

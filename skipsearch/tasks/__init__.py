@@ -6,8 +6,10 @@ returns a :class:`TrainResult`. Searches see validation metrics only; the test m
 final model is computed once, at the end.
 """
 
+from skipsearch.tasks._arrays import SplitSettings, task_from_arrays
 from skipsearch.tasks._config import TrainConfig
-from skipsearch.tasks._data import METRICS, TaskData, reshape_for
+from skipsearch.tasks._data import METRIC_DIRECTIONS, METRICS, REGRESSION_METRICS, TaskData, reshape_for
+from skipsearch.tasks._files import DATA_PATH_ENV, combined_fingerprint, fingerprint, infer_kind
 from skipsearch.tasks._gradients import (
     DEFAULT_BATCH,
     EXPLODING,
@@ -18,8 +20,9 @@ from skipsearch.tasks._gradients import (
     gradient_norms,
     hidden_blocks,
 )
-from skipsearch.tasks._metrics import evaluate, finite_or_none, mean_iou
-from skipsearch.tasks._registry import TASKS, TaskSpec, load_task
+from skipsearch.tasks._metrics import evaluate, finite_or_none, mean_iou, regression_loss, task_loss
+from skipsearch.tasks._plugins import ENTRY_POINT_GROUP, import_function
+from skipsearch.tasks._registry import TASKS, USER_DATA_TASKS, TaskSpec, discover_tasks, load_task
 from skipsearch.tasks._train import (
     TopologyRun,
     TrainResult,
@@ -30,28 +33,42 @@ from skipsearch.tasks._train import (
 )
 
 __all__ = [
+    "DATA_PATH_ENV",
     "DEFAULT_BATCH",
+    "ENTRY_POINT_GROUP",
     "EXPLODING",
     "METRICS",
+    "METRIC_DIRECTIONS",
+    "REGRESSION_METRICS",
     "TASKS",
+    "USER_DATA_TASKS",
     "VANISHING",
+    "SplitSettings",
     "TaskData",
     "TaskSpec",
     "TopologyRun",
     "TrainConfig",
     "TrainResult",
     "analysis_batch",
+    "combined_fingerprint",
+    "discover_tasks",
     "evaluate",
+    "fingerprint",
     "finite_or_none",
     "flow_ratio",
     "flow_status",
     "gradient_norms",
     "hidden_blocks",
+    "import_function",
+    "infer_kind",
     "load_task",
     "mean_iou",
+    "regression_loss",
     "reshape_for",
     "resolve_device",
     "seed_everything",
+    "task_from_arrays",
+    "task_loss",
     "train_model",
     "train_topology",
 ]

@@ -13,7 +13,14 @@ from torch import Tensor
 
 from skipsearch.errors import UserError
 
-METRICS = ("accuracy", "miou")
+METRICS = ("accuracy", "miou", "rmse", "r2")
+"""Task metrics: ``accuracy`` and ``miou`` (classification, segmentation) are maximised, ``rmse``
+minimised and ``r2`` maximised (regression)."""
+
+REGRESSION_METRICS = ("rmse", "r2")
+
+METRIC_DIRECTIONS = {"accuracy": "max", "miou": "max", "rmse": "min", "r2": "max"}
+"""Whether a larger (``max``) or a smaller (``min``) value of each task metric is better."""
 
 
 @dataclass(frozen=True)
@@ -21,9 +28,15 @@ class TaskData:
     """Train, validation and test splits of one task, as tensors on the CPU.
 
     ``x_*`` are float32 batches of ``input_shape``; ``y_*`` are int64 class labels (one per sample,
-    or one per pixel for segmentation). A search sees only train and validation; the test split
-    is for reporting the final model. :func:`skipsearch.tasks.load_task` caches and shares these
+    or one per pixel for segmentation), or for regression (metric ``rmse`` or ``r2``) float32
+    targets of shape ``(samples, num_outputs)``, standardised with the training split's mean and
+    standard deviation (``target_scale`` holds those deviations, so RMSE is reported in the
+    target's own units). A search sees only train and validation; the test split is for
+    reporting the final model. :func:`skipsearch.tasks.load_task` caches and shares these
     objects, so never modify the tensors in place.
+
+    A backbone builder sized by the data (``auto``) reads :attr:`input_shape` (one sample, no batch
+    dimension) and :attr:`num_outputs` (classes, or target columns for regression).
     """
 
     name: str
@@ -36,6 +49,19 @@ class TaskData:
     y_val: Tensor
     x_test: Tensor
     y_test: Tensor
+    target_scale: tuple[float, ...] | None = None
+    """Regression: the training targets' standard deviation per output (``None``: unscaled)."""
+    fingerprint: str | None = None
+    """Content hash of the files the data came from (``None`` for generated data)."""
+
+    @property
+    def num_outputs(self) -> int:
+        """Outputs a model needs: the number of classes, or of regression targets."""
+        return self.num_classes
+
+    @property
+    def regression(self) -> bool:
+        return self.metric in REGRESSION_METRICS
 
     def __repr__(self) -> str:  # the default would print every tensor
         sizes = f"{len(self.x_train)}/{len(self.x_val)}/{len(self.x_test)}"
@@ -118,13 +144,16 @@ def make_task_data(
     train: tuple[np.ndarray, np.ndarray],
     val: tuple[np.ndarray, np.ndarray],
     test: tuple[np.ndarray, np.ndarray],
+    **extra: Any,
 ) -> TaskData:
-    """Packs numpy splits (inputs already of the task's shape) into float32/int64 tensors."""
+    """Packs numpy splits (inputs already of the task's shape) into float32 inputs and int64 labels
+    (float32 targets for a regression metric); ``extra`` are further :class:`TaskData` fields."""
+    label_type = np.float32 if metric in REGRESSION_METRICS else np.int64
 
     def tensors(pair: tuple[np.ndarray, np.ndarray]) -> tuple[Tensor, Tensor]:
         x, y = pair
         return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), torch.from_numpy(
-            np.ascontiguousarray(y, dtype=np.int64)
+            np.ascontiguousarray(y, dtype=label_type)
         )
 
     x_train, y_train = tensors(train)
@@ -141,6 +170,7 @@ def make_task_data(
         y_val=y_val,
         x_test=x_test,
         y_test=y_test,
+        **extra,
     )
 
 

@@ -13,10 +13,10 @@ import math
 
 import torch
 from torch import Tensor, nn
-from torch.nn import functional as F
 
 from skipsearch.nn import model_block, model_topology, training_mode
 from skipsearch.tasks._data import TaskData, reshape_for
+from skipsearch.tasks._metrics import task_loss
 from skipsearch.topology import OPS, Topology
 
 DEFAULT_BATCH = 512
@@ -53,7 +53,7 @@ def gradient_norms(model: nn.Module, x: Tensor, y: Tensor) -> tuple[dict[str, fl
     model.zero_grad(set_to_none=True)
     try:
         with training_mode(model, True):
-            loss = F.cross_entropy(model(x), y)
+            loss = task_loss(model(x), y)
             loss.backward()
         norms: dict[str, float] = {}
         for node_id in hidden_blocks(topology):

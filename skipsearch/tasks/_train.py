@@ -13,13 +13,12 @@ from typing import Any
 import numpy as np
 import torch
 from torch import fx, nn
-from torch.nn import functional as F
 
 from skipsearch.errors import UserError
 from skipsearch.nn import Cost, SwitchSkip, build_model, built_topology, cpu_threads, model_cost, switch_penalty
 from skipsearch.tasks._config import TrainConfig
 from skipsearch.tasks._data import TaskData, reshape_for
-from skipsearch.tasks._metrics import evaluate
+from skipsearch.tasks._metrics import evaluate, task_loss
 from skipsearch.topology import Topology
 
 ShouldStop = Callable[[int, float], bool]
@@ -105,7 +104,8 @@ def train_model(
     Inputs are viewed as the model's topology input shape (:func:`reshape_for`). ``seed`` fixes
     the batch order (a private generator) and seeds torch's global generator for anything random
     inside the model, so on the CPU the same seed and initial weights give identical results.
-    The loss is cross-entropy plus ``config.switch_penalty`` times :func:`skipsearch.nn.switch_penalty`.
+    The loss is cross-entropy (mean squared error for a regression task) plus
+    ``config.switch_penalty`` times :func:`skipsearch.nn.switch_penalty`.
     A NaN or infinite loss ends the run with status ``diverged`` (no exception). After each epoch
     ``should_stop(epoch, val_metric)`` (epochs count from 1) may end the run: status ``stopped``;
     exceptions it raises (e.g. ``optuna.TrialPruned``) propagate. The test split is evaluated once,
@@ -152,7 +152,7 @@ def _train(
         loss_sum = torch.zeros((), device=device)
         for number, (begin, end) in enumerate(batches, start=1):
             index = order[begin:end]
-            loss = F.cross_entropy(model(x_train[index]), y_train[index])
+            loss = task_loss(model(x_train[index]), y_train[index])
             if penalty:
                 loss = loss + penalty * switch_penalty(switches)
             if not torch.isfinite(loss):  # one scalar check per batch: the loop's only sync
@@ -173,7 +173,7 @@ def _train(
         if config.schedule == "step":
             scheduler.step()
         train_loss = float(loss_sum) / batches[-1][1]
-        val_metric, val_loss = evaluate(model, x_val, y_val, data.metric)
+        val_metric, val_loss = evaluate(model, x_val, y_val, data.metric, target_scale=data.target_scale)
         if not math.isfinite(val_loss):
             status, reason = "diverged", f"validation loss became {val_loss} after epoch {epoch}"
             val_metric = val_loss = math.nan
@@ -186,7 +186,7 @@ def _train(
 
     test_metric = None
     if evaluate_test and status != "diverged":
-        test_metric, _ = evaluate(model, data.x_test, data.y_test, data.metric)
+        test_metric, _ = evaluate(model, data.x_test, data.y_test, data.metric, target_scale=data.target_scale)
     return TrainResult(
         status=status,
         reason=reason,

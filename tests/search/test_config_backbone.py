@@ -174,3 +174,12 @@ def test_tiny_studies_on_own_backbones_run(tmp_path: Path, kind: str) -> None:
     assert len(trials) == 2 and all(t.state == TrialState.COMPLETE for t in trials)
     assert all(0.0 <= t.user_attrs["accuracy"] <= 1.0 and t.user_attrs["params"] > 0 for t in trials)
     assert isinstance(study, optuna.Study)
+
+
+def test_auto_shapes_come_from_the_users_data(tmp_path: Path) -> None:
+    rows = ["a,b,c,label"] + [f"{i % 7},{i % 5},{i % 3},{'xyz'[i % 3]}" for i in range(60)]
+    (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
+    backbone = {"family": "mlp", "args": {"input_features": "auto", "hidden": [8], "classes": "auto"}}
+    path = _study_file(tmp_path, backbone, task={"file": "t.csv", "target": "label"})
+    topology = load_study_config(path).backbone.build()
+    assert topology.input_shape == (3,) and topology.output_shape == (3,)
