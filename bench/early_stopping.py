@@ -3,8 +3,10 @@
 Runs the same study file twice at the same trial budget and seed, once with skipsearch's Pareto
 early stopping and once without, each on a fresh SQLite database, and compares the epochs trained
 (all trials together) and the final hypervolume of (accuracy max, MACs min) over COMPLETE trials.
-The hypervolume uses one fixed reference point for both runs, accuracy 0 and 1.1 times the largest
-MACs either run saw, and is normalised by the reference box, so it lies in [0, 1].
+The hypervolume uses the study's own reference point for both runs (``default_reference_point``:
+accuracy 0 and 1.1 times the MACs of the costliest topology of the space, the point ``skipsearch
+pareto``, the report and the dashboard use) and is normalised by the reference box, so it lies in
+[0, 1].
 
 The sampler is random by default: its proposals do not depend on earlier results, so both runs
 evaluate the same topologies in the same order and the difference is the stopping rule alone.
@@ -27,7 +29,7 @@ import optuna
 from optuna.trial import TrialState
 
 from skipsearch.results import front_mask, hypervolume
-from skipsearch.search import create_study, load_study_config, run_worker
+from skipsearch.search import create_study, default_reference_point, load_study_config, run_worker
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "early_stopping.json"
@@ -77,8 +79,8 @@ def main() -> int:
         }
     points = {k: _points(v) for k, v in runs.items()}
     ways = ["max", "min"]
-    reference = (0.0, 1.1 * max(p[:, 1].max() for p in points.values()))
-    box = 1.0 * reference[1]
+    reference = tuple(default_reference_point(base).values())
+    box = 1.0 * reference[1]  # normalised_hypervolume's box for accuracy max, MACs min
     result: dict[str, object] = {"study": base.name, "sampler": base.sampler.name, "reference_point": reference}
     for key, pts in points.items():
         front = pts[front_mask(pts, ways)]

@@ -4,9 +4,10 @@ The space, task and training of ``studies/mnist1d-deep-skips.yaml``: a 12-layer 
 trained with plain SGD, candidate skip edges up to span 2 (off/add/concat); every trial really
 trains, ``--epochs`` epochs on one thread. Objectives accuracy max, MACs min. Each sampler runs on
 a fresh in-memory study per seed with the study objective (dedupe on, early stopping off so that
-every trial is COMPLETE). The hypervolume after k trials uses one fixed reference point (accuracy
-0, 1.1 x the largest MACs in the space) and is normalised by the reference box. All samplers start
-with the same number of random trials.
+every trial is COMPLETE). The hypervolume after k trials uses the study's reference point
+(``skipsearch.search.default_reference_point``: accuracy 0, 1.1 x the largest MACs in the space,
+the point ``skipsearch pareto``, the report and the dashboard use) and is normalised by the
+reference box. All samplers start with the same number of random trials.
 
 The done-when bound: the predictor at N trials reaches the median hypervolume that random reaches
 at 3N, and is not below TPE and NSGA-II at N. Random therefore runs 3N trials, the others N.
@@ -36,10 +37,17 @@ import torch
 import yaml
 from optuna.trial import TrialState
 
-from skipsearch.nn import build_model, model_cost
 from skipsearch.predictor import evaluate_predictor, fit_predictor
 from skipsearch.results import hypervolume_history
-from skipsearch.search import Objective, SearchSpace, StudyConfig, TrialFailed, make_sampler, parse_study_config
+from skipsearch.search import (
+    Objective,
+    SearchSpace,
+    StudyConfig,
+    TrialFailed,
+    default_reference_point,
+    make_sampler,
+    parse_study_config,
+)
 from skipsearch.tasks import TaskData, load_task, train_topology
 from skipsearch.topology import Topology
 
@@ -72,22 +80,9 @@ def study_config(sampler: str, seed: int, epochs: int, trials: int) -> StudyConf
     return parse_study_config(data, str(STUDY))
 
 
-def reference_point(space: SearchSpace) -> list[float]:
-    """Accuracy 0 and 1.1 x the MACs of the most expensive topology (every edge at its costliest choice)."""
-    worst = {}
-    for cand in space.candidates:
-        costs = {}
-        for choice in cand.choices:
-            topo = space.topology_from_params({cand.param: choice})
-            costs[choice] = model_cost(build_model(topo), topo.input_shape, latency=False).macs
-        worst[cand.param] = max(costs, key=costs.get)
-    topo = space.topology_from_params(worst)
-    return [0.0, 1.1 * model_cost(build_model(topo), topo.input_shape, latency=False).macs]
-
-
 def hv_curve(trials: list[optuna.trial.FrozenTrial], ref: list[float]) -> list[float]:
     """Normalised hypervolume of the COMPLETE trials among the first k, for k = 1..len(trials)."""
-    box = (1.0 - ref[0]) * ref[1]
+    box = (1.0 - ref[0]) * ref[1]  # skipsearch.results.normalised_hypervolume's box for accuracy max, MACs min
     complete = [t.state == TrialState.COMPLETE for t in trials]
     values = np.array([t.values for t, done in zip(trials, complete, strict=True) if done], dtype=float)
     history = hypervolume_history(values.reshape(-1, 2), ["max", "min"], ref) / box
@@ -106,7 +101,7 @@ def run_search(sampler: str, seed: int, trials: int, epochs: int) -> dict[str, A
     seconds = time.perf_counter() - start
     done = study.get_trials(deepcopy=False)
     trained = [t for t in done if t.state == TrialState.COMPLETE and "reused_from" not in t.user_attrs]
-    ref = reference_point(space)
+    ref = list(default_reference_point(config, space).values())  # the study's own, as pareto and the report use
     return {"curve": hv_curve(done, ref), "seconds": seconds, "trained": len(trained), "reference_point": ref}
 
 

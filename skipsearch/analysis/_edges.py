@@ -28,6 +28,10 @@ from skipsearch.errors import UserError
 MIN_RESIDUAL_DF = 5
 """The full regression is used when it leaves at least this many residual degrees of freedom."""
 
+MIN_TRIALS_PER_ARM = 3
+"""An effect is shown only when at least this many trials had the edge as that kind and as many had
+it off, and its interval is known; otherwise it "needs at least N trials"."""
+
 EFFECT_COLUMNS = ["edge", "kind", "objective", "effect", "ci_low", "ci_high", "se", "n_on", "n_off", "method"]
 
 
@@ -181,23 +185,49 @@ def describe_effects(effects: pd.DataFrame, confidence: float = 0.95) -> list[st
     return lines
 
 
-def _phrase(row: Any, confidence: float) -> str:
-    scale, unit = (100.0, " points") if "accuracy" in row.objective or row.objective == "miou" else (1.0, "")
-    if not math.isfinite(row.effect):
-        return f"{row.objective}: no comparison (n_on={row.n_on}, n_off={row.n_off})"
-    ci = (
-        "CI unknown"
-        if not math.isfinite(row.se)
-        else f"{confidence:.0%} CI {_num(row.ci_low * scale)} .. {_num(row.ci_high * scale)}"
+def estimable(row: Any) -> bool:
+    """Whether an effect row rests on enough trials to be shown (see :data:`MIN_TRIALS_PER_ARM`)."""
+    return (
+        row.n_on >= MIN_TRIALS_PER_ARM
+        and row.n_off >= MIN_TRIALS_PER_ARM
+        and math.isfinite(row.effect)
+        and math.isfinite(row.se)
     )
-    verb = "buys" if "accuracy" in row.objective else "costs"
-    return f"{verb} {_num(row.effect * scale, sign=True)}{unit} {row.objective} ({ci})"
+
+
+def needs_trials_text(row: Any) -> str:
+    """Why an effect is not shown: ``needs at least 3 trials with the edge as concat (has 1)``."""
+    if row.n_on < MIN_TRIALS_PER_ARM:
+        return f"needs at least {MIN_TRIALS_PER_ARM} trials with it on (has {row.n_on})"
+    if row.n_off < MIN_TRIALS_PER_ARM:
+        return f"needs at least {MIN_TRIALS_PER_ARM} trials with it off (has {row.n_off})"
+    return "needs more trials (no interval yet)"
+
+
+def effect_scale(objective: str) -> tuple[float, str]:
+    """Quality metrics (values in [0, 1]) are written in percentage points."""
+    return (100.0, " points") if "accuracy" in objective or objective == "miou" else (1.0, "")
+
+
+def _phrase(row: Any, confidence: float) -> str:
+    from skipsearch.results import objective_label
+
+    label = objective_label(row.objective)
+    if not estimable(row):
+        return f"{label}: {needs_trials_text(row)}"
+    scale, unit = effect_scale(row.objective)
+    ci = f"{confidence:.0%} CI {_num(row.ci_low * scale, sign=True)} to {_num(row.ci_high * scale, sign=True)}"
+    if row.ci_low > 0 or row.ci_high < 0:
+        verb = "raises" if row.effect > 0 else "lowers"
+        return f"{verb} {label} by {_num(abs(row.effect) * scale)}{unit} ({ci})"
+    return f"no clear effect on {label} ({_num(row.effect * scale, sign=True)}{unit}, {ci})"
 
 
 def _num(value: float, sign: bool = False) -> str:
-    if abs(value) >= 1000:  # counts such as MACs: whole numbers with separators
-        return f"{value:+,.0f}" if sign else f"{value:,.0f}"
-    return f"{value:+.3g}" if sign else f"{value:.3g}"
+    from skipsearch.results import format_number
+
+    text = format_number(value, digits=3) if abs(value) < 1000 else format_number(round(value))
+    return f"+{text}" if sign and value >= 0 else text
 
 
 def param_importances(study: Any, objective_index: int = 0, seed: int = 0) -> dict[str, float]:

@@ -41,6 +41,22 @@ _import.register(app)
 _tasks.register(app)
 
 
+def _unwrap_help(typer_app: typer.Typer) -> None:
+    """Help texts come from docstrings wrapped at the source's line length; rich would print those
+    line breaks mid-sentence. Each paragraph becomes one line (blank lines still separate them)."""
+    import inspect
+
+    for info in typer_app.registered_commands:
+        text = info.help or inspect.getdoc(info.callback) or ""
+        info.help = "\n\n".join(" ".join(p.split()) for p in text.split("\n\n"))
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            _unwrap_help(group.typer_instance)
+
+
+_unwrap_help(app)
+
+
 def main() -> None:
     """Entry point: bad input becomes one line on stderr and exit code 2, never a traceback."""
     try:

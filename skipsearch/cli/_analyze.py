@@ -20,15 +20,22 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from skipsearch.cli._common import DEFAULT_STORAGE, StorageOption
+from skipsearch.cli._common import DEFAULT_STORAGE, StorageOption, connect
+from skipsearch.cli._progress import training_progress
 from skipsearch.errors import UserError
-from skipsearch.results import connect
 
 analyze_app = typer.Typer(
     name="analyze",
     help="Why a topology wins: gradient flow, paths, lesions, edge effects, metric correlations.",
     no_args_is_help=True,
 )
+
+
+@analyze_app.callback()
+def _with_progress(ctx: typer.Context) -> None:
+    """Why a topology wins: gradient flow, paths, lesions, edge effects, metric correlations."""
+    ctx.with_resource(training_progress("training"))  # a bar per model an analysis trains
+
 
 TopologyArg = Annotated[
     str | None,
@@ -386,7 +393,8 @@ def report(
         raise UserError("report needs --study NAME")
     out = check_output_dir(output)
     connect(storage, existing=True).dispose()
-    result = write_report(storage, study, out, top=top, analyses=analyses)
+    with training_progress("report") as step:
+        result = write_report(storage, study, out, top=top, analyses=analyses, on_step=step)
     print(f"wrote {result.html} ({len(result.figures)} figures, {result.seconds:.1f} s)", file=sys.stderr)
 
 

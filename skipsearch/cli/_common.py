@@ -2,14 +2,38 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 DEFAULT_STORAGE = "sqlite:///skipsearch.db"
 """The embedded default: an SQLite file in the working directory."""
 
+
+def _normalise_storage(url: str) -> str:
+    """``postgres://`` and ``postgresql://`` URLs use the psycopg driver skipsearch installs."""
+    from skipsearch.results import normalise_url
+
+    return normalise_url(url)
+
+
 StorageOption = Annotated[
     str,
-    typer.Option("--storage", envvar="SKIPSEARCH_STORAGE", help="Database URL of the Optuna storage and results."),
+    typer.Option(
+        "--storage",
+        envvar="SKIPSEARCH_STORAGE",
+        callback=_normalise_storage,
+        help="Database URL of the Optuna storage and results (sqlite:///FILE.db, postgresql://USER@HOST/DB).",
+    ),
 ]
+
+
+def connect(url: str, *, existing: bool = False) -> Engine:
+    """:func:`skipsearch.results.connect`, imported on first use: the results package (pandas,
+    SQLAlchemy, Optuna) costs a second of start-up that commands like ``describe`` do not need."""
+    from skipsearch.results import connect as open_results
+
+    return open_results(url, existing=existing)

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from skipsearch.cli._common import DEFAULT_STORAGE, StorageOption
+from skipsearch.cli._progress import training_progress
 from skipsearch.errors import UserError
 
 
@@ -90,16 +91,17 @@ def export(
     if selected is not None:
         info = describe(selected)
         provenance = {**{k: info[k] for k in ("study", "trial", "selector", "state")}, "trial_metrics": info["metrics"]}
-    result = export_topology(
-        topo,
-        fmt.value,
-        folder,
-        name=name,
-        recipe=recipe,
-        state_dict=_load_weights(weights, fmt) if weights is not None else None,
-        seed=seed,
-        provenance=provenance,
-    )
+    with training_progress("retraining"):
+        result = export_topology(
+            topo,
+            fmt.value,
+            folder,
+            name=name,
+            recipe=recipe,
+            state_dict=_load_weights(weights, fmt) if weights is not None else None,
+            seed=seed,
+            provenance=provenance,
+        )
     summary = {
         "format": fmt.value,
         "topology": topo.name,
@@ -173,7 +175,8 @@ def reproduce(
     training when a file differs from the manifest's checksum."""
     from skipsearch.export import reproduce_bundle
 
-    report = reproduce_bundle(bundle, tolerance=tolerance)
+    with training_progress("retraining"):
+        report = reproduce_bundle(bundle, tolerance=tolerance)
     if as_json:
         print(json.dumps(report.to_dict(), indent=2))
     else:

@@ -8,9 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
-from skipsearch.cli._common import DEFAULT_STORAGE, StorageOption
+from skipsearch.cli._common import DEFAULT_STORAGE, StorageOption, connect
 from skipsearch.errors import UserError
-from skipsearch.results import connect
 
 StudiesOption = Annotated[list[str], typer.Option("--study", help="Study whose completed trials to use (repeatable).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the scores as JSON.")]

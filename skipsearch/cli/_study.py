@@ -7,10 +7,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
-import optuna
 import typer
-from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -18,10 +15,13 @@ from skipsearch.cli._common import DEFAULT_STORAGE, StorageOption
 from skipsearch.errors import UserError
 
 if TYPE_CHECKING:
+    import optuna
+    from optuna.trial import FrozenTrial
+
     from skipsearch.search import StudyConfig
 
-# skipsearch.search (and with it torch) is imported inside the commands that run studies, so that
-# the other commands, and --help, start without loading torch.
+# skipsearch.search (and with it torch) and Optuna are imported inside the commands that run
+# studies, so that the other commands, and --help, start without loading them.
 
 StudyNameOption = Annotated[str, typer.Option("--study", envvar="SKIPSEARCH_STUDY", help="Name of the study.")]
 
@@ -38,20 +38,43 @@ def run(
     storage: StorageOption = DEFAULT_STORAGE,
     study: Annotated[str | None, typer.Option(help="Study name (default: the file's name field).")] = None,
     n_trials: Annotated[int | None, typer.Option(min=1, help="Total trial target (default: the file's).")] = None,
+    more: Annotated[
+        int | None, typer.Option("--more", min=1, help="Run N trials more than the study has (raises the target).")
+    ] = None,
     timeout: Annotated[float | None, typer.Option(min=1, help="Stop starting trials after S seconds.")] = None,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes on this machine.")] = 1,
     quiet: Annotated[bool, typer.Option("--quiet", help="Log lines instead of a live progress bar.")] = False,
 ) -> None:
     """Create (or resume) a study from a study file and run it; print its Pareto front."""
-    from skipsearch.search import create_study, load_study_config, run_local_workers, run_worker, safe_url
+    from skipsearch.search import (
+        counted_trials,
+        create_study,
+        load_study_config,
+        run_local_workers,
+        run_worker,
+        safe_url,
+    )
 
+    if more is not None and n_trials is not None:
+        raise UserError("give --n-trials (a total) or --more (an increment), not both")
     config = load_study_config(study_file)
     _set_logging(quiet)
     created = create_study(config, storage, study)
     name = created.study_name
-    target = n_trials or config.trials
+    done = counted_trials(created.get_trials(deepcopy=False))
+    target = done + more if more is not None else n_trials or config.trials
     console = Console(stderr=True)
-    console.print(f"study [bold]{name}[/] on {safe_url(storage)}: {target} trials, {workers} worker(s)")
+    if done >= target:
+        console.print(
+            f"study [bold]{name}[/] has reached its target: {done} of {target} {_plural(target, 'trial')} done. "
+            f"To add more, run with --more N or raise 'trials' in {study_file}."
+        )
+        _print_front(storage, name, config)
+        return
+    console.print(
+        f"study [bold]{name}[/] on {safe_url(storage)}: {target - done} {_plural(target - done, 'trial')} to run"
+        f"{f' ({done} done, target {target})' if done else ''}, {workers} {_plural(workers, 'worker')}"
+    )
     with _progress(config, target, quiet) as progress:
         if workers == 1:
             run_worker(storage, name, target=target, timeout=timeout, progress=progress)
@@ -207,13 +230,19 @@ class _progress:
         )
 
     def _summary(self, trials: list[FrozenTrial]) -> str:
+        import numpy as np
+        from optuna.trial import TrialState
+
         done = [t for t in trials if t.state == TrialState.COMPLETE and t.values]
         if not done:
             return "no finished trial yet"
         values = np.array([t.values for t in done])
         first = self.config.objectives[0]
         best = values[:, 0].max() if first.direction == "maximize" else values[:, 0].min()
-        text = f"best {first.name} {best:.4g}"
+        from skipsearch.results import objective_label
+        from skipsearch.tasks import TASKS
+
+        text = f"best {objective_label(first.name, TASKS[self.config.task.name].metric)} {best:.4g}"
         if len(self.config.objectives) > 1:
             from skipsearch.results import front_mask
 
@@ -228,15 +257,32 @@ class _progress:
 
 def _set_logging(quiet: bool) -> None:
     """Optuna's per-trial log lines with --quiet; only warnings under the progress bar."""
+    import optuna
+
     optuna.logging.set_verbosity(logging.INFO if quiet else logging.WARNING)
     # Heartbeats and metric names are marked experimental; skipsearch relies on them knowingly.
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
-def _print_front(storage: str, study_name: str, config: StudyConfig) -> None:
-    from skipsearch.cli._results import print_table
-    from skipsearch.results import connect, pareto
+def _plural(count: int, word: str) -> str:
+    return word if count == 1 else f"{word}s"
 
-    result = pareto(connect(storage), [study_name], config.objective_pairs)
-    Console().print(f"[bold]Pareto front[/] of {study_name} ({len(result.front)} topologies)")
-    print_table(result.front)
+
+def _print_front(storage: str, study_name: str, config: StudyConfig) -> None:
+    """The run summary: the front's trials with their quality, cost, active skips and state."""
+    from skipsearch.cli._results import pareto_footer, print_table
+    from skipsearch.results import connect, pareto
+    from skipsearch.search import study_reference_point
+    from skipsearch.tasks import TASKS
+
+    reference, _ = study_reference_point(storage, study_name)
+    objectives = config.objective_pairs
+    result = pareto(connect(storage), [study_name], objectives, reference_point=[reference[n] for n, _ in objectives])
+    result.reference_source = "study"
+    metric = TASKS[config.task.name].metric
+    count = len(result.front)
+    Console().print(f"[bold]Pareto front[/] of {study_name} ({count} {'topology' if count == 1 else 'topologies'})")
+    names = [n for n, _ in objectives]
+    columns = ["trial_number", *names, "active_skips", "state", "params", "macs", "name", "hash", "latency_ms"]
+    print_table(result.front, task_metric=metric, columns=columns)
+    Console().print(pareto_footer(result, metric))

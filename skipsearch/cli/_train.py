@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from skipsearch.cli._progress import training_progress
 from skipsearch.errors import UserError
 from skipsearch.topology import load_topology
 
@@ -45,7 +46,8 @@ def train(
         err = exc.errors()[0]
         raise UserError(f"--{str(err['loc'][0]).replace('_', '-')}: {err['msg']}") from None
     data = load_task(task, seed=seed)
-    info = _train(topo, data, config, seed=seed)
+    with training_progress("training", data.metric):
+        info = _train(topo, data, config, seed=seed)
     if as_json:
         print(json.dumps(info, indent=2))
     else:

@@ -10,7 +10,6 @@ from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
 from skipsearch.nn._state import model_device, training_mode
 from skipsearch.topology import Shape
@@ -35,10 +34,43 @@ def count_params(model: nn.Module) -> int:
 
 def count_flops(model: nn.Module, input_shape: Shape) -> int:
     """FLOPs of one forward pass on one sample, as ``torch.utils.flop_counter`` counts them
-    (matrix multiplications and convolutions, 2 FLOPs per multiply-accumulate)."""
-    with training_mode(model, False), cpu_threads(1), torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model(torch.zeros(1, *input_shape, device=model_device(model)))
-    return int(counter.get_total_flops())
+    (matrix multiplications and convolutions, 2 FLOPs per multiply-accumulate).
+
+    The counts come from ``flop_counter``'s own formulas, applied in forward hooks of the linear
+    and convolution modules, which is where every multiplication of a skipsearch model happens
+    (a test checks the result against ``FlopCounterMode`` on every preset). ``FlopCounterMode``
+    itself is not used: entering any dispatch mode imports ``torch._dynamo``, a second of start-up
+    for a command like ``describe`` that counts once.
+    """
+    total = 0
+
+    def count(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        nonlocal total
+        total += _module_flops(module, inputs[0], output)
+
+    handles = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, _COUNTED)]
+    try:
+        with training_mode(model, False), cpu_threads(1), torch.no_grad():
+            model(torch.zeros(1, *input_shape, device=model_device(model)))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return total
+
+
+_COUNTED = (nn.Linear, nn.modules.conv._ConvNd)
+
+
+def _module_flops(module: nn.Module, x: torch.Tensor, out: torch.Tensor) -> int:
+    """FLOPs of one call of a linear or convolution module, by ``flop_counter``'s formulas."""
+    from torch.utils.flop_counter import conv_flop_count, mm_flop
+
+    weight = module.weight
+    assert isinstance(weight, torch.Tensor)
+    if isinstance(module, nn.Linear):
+        return int(mm_flop([x.numel() // x.shape[-1], x.shape[-1]], list(weight.t().shape)))
+    transposed = isinstance(module, nn.modules.conv._ConvTransposeNd)
+    return int(conv_flop_count(list(x.shape), list(weight.shape), list(out.shape), transposed=transposed))
 
 
 def measure_latency(

@@ -4,6 +4,7 @@
 ``evaluations`` and ``pareto`` read them back. The schema is documented in docs/results-schema.md.
 """
 
+from skipsearch.results._labels import format_number, metric_label, objective_label
 from skipsearch.results._models import VERSION_TABLE, EdgeRow, EvaluationRow, TopologyRow
 from skipsearch.results._pareto import (
     DEFAULT_OBJECTIVES,
@@ -11,11 +12,13 @@ from skipsearch.results._pareto import (
     front_mask,
     hypervolume,
     hypervolume_history,
+    hypervolume_text,
     non_dominated_ranks,
+    normalised_hypervolume,
     pareto,
     parse_objectives,
 )
-from skipsearch.results._plot import plot_pareto
+from skipsearch.results._plot import DOMINATED_COLOUR, FRONT_COLOUR, axis_label, pareto_axes, plot_pareto
 from skipsearch.results._query import COLUMNS, Condition, evaluations, parse_where
 from skipsearch.results._record import (
     METRICS,
@@ -33,6 +36,7 @@ from skipsearch.results._schema import (
     connect,
     ensure_schema,
     head_revision,
+    normalise_url,
     require_existing_file,
     schema_revision,
 )
@@ -40,6 +44,8 @@ from skipsearch.results._schema import (
 __all__ = [
     "COLUMNS",
     "DEFAULT_OBJECTIVES",
+    "DOMINATED_COLOUR",
+    "FRONT_COLOUR",
     "METRICS",
     "STATES",
     "VERSION_TABLE",
@@ -49,16 +55,24 @@ __all__ = [
     "EvaluationRow",
     "ParetoResult",
     "TopologyRow",
+    "axis_label",
     "connect",
     "delete_study_rows",
     "ensure_schema",
     "evaluations",
+    "format_number",
     "front_mask",
     "head_revision",
     "hypervolume",
     "hypervolume_history",
+    "hypervolume_text",
+    "metric_label",
     "non_dominated_ranks",
+    "normalise_url",
+    "normalised_hypervolume",
+    "objective_label",
     "pareto",
+    "pareto_axes",
     "parse_objectives",
     "parse_where",
     "plot_pareto",

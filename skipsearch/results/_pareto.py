@@ -8,6 +8,7 @@ Optuna trial objects are built, which is what makes this fast on large studies.
 from __future__ import annotations
 
 import bisect
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -19,6 +20,7 @@ from optuna._hypervolume import compute_hypervolume
 from sqlalchemy.engine import Engine
 
 from skipsearch.errors import UserError
+from skipsearch.results._labels import format_number, ideal_value, objective_label
 from skipsearch.results._models import EvaluationRow
 from skipsearch.results._query import COLUMNS, NUMERIC_COLUMNS, Condition, base_query, conditions, to_frame
 
@@ -47,6 +49,17 @@ class ParetoResult:
     hypervolume: float
     reference_point: tuple[float, ...] | None
     _values: np.ndarray = field(repr=False)
+    reference_source: str = "nadir + 10%"
+    """How the reference point was chosen: ``"study"`` (the one stored with the study), ``"given"``
+    or ``"nadir + 10%"`` (the worst candidate moved 10% of the range further, the fallback)."""
+
+    @property
+    def normalised_hypervolume(self) -> float | None:
+        """The hypervolume as a share of the box between the reference and the ideal point (see
+        :func:`normalised_hypervolume`); ``None`` for one objective or without a reference point."""
+        if self.reference_point is None or len(self.objectives) < 2:
+            return None
+        return normalised_hypervolume(self.hypervolume, self.reference_point, self.objectives)
 
     @cached_property
     def ranks(self) -> pd.Series:
@@ -87,8 +100,13 @@ def pareto(
     objectives: Sequence[tuple[str, str]] | str = tuple(DEFAULT_OBJECTIVES),
     where: Iterable[str | Condition] = (),
     reference_point: Sequence[float] | None = None,
+    reference_source: str = "given",
 ) -> ParetoResult:
-    """The Pareto front of the COMPLETE evaluations of ``studies`` (taken together)."""
+    """The Pareto front of the COMPLETE evaluations of ``studies`` (taken together).
+
+    ``reference_point`` (one value per objective) measures the hypervolume; without one, the
+    nadir moved 10% of each objective's range further is used. ``reference_source`` says where a
+    given point came from (e.g. ``"study"``)."""
     objs = parse_objectives(objectives)
     directions = [d for _, d in objs]
     if reference_point is not None and len(reference_point) != len(objs):
@@ -101,9 +119,9 @@ def pareto(
     if reference_point is not None:
         ref: tuple[float, ...] | None = tuple(float(v) for v in reference_point)
     else:
-        ref = default_reference(values, directions)
+        ref, reference_source = default_reference(values, directions), "nadir + 10%"
     volume = hypervolume(values[on_front], ref, directions) if ref is not None else 0.0
-    return ParetoResult(list(objs), front, candidates, volume, ref, values)
+    return ParetoResult(list(objs), front, candidates, volume, ref, values, reference_source)
 
 
 def _candidates(
@@ -261,6 +279,37 @@ def hypervolume(front: np.ndarray, reference_point: Sequence[float], directions:
     if not inside.any():
         return 0.0
     return float(compute_hypervolume(loss[inside], ref))
+
+
+def normalised_hypervolume(
+    volume: float, reference_point: Sequence[float], objectives: Sequence[tuple[str, str]]
+) -> float | None:
+    """``volume`` as a share of the box between ``reference_point`` and the ideal point (quality 1,
+    costs 0: :func:`ideal_value`), so studies with other units or reference points compare; ``None``
+    when an objective has no ideal value (a maximised cost)."""
+    box = 1.0
+    for (name, direction), ref in zip(objectives, reference_point, strict=True):
+        box *= abs(ideal_value(name, direction) - float(ref))
+    if not math.isfinite(box) or box == 0:
+        return None
+    return float(volume) / box
+
+
+def hypervolume_text(
+    volume: float,
+    reference_point: Sequence[float],
+    objectives: Sequence[tuple[str, str]],
+    task_metric: str | None = None,
+) -> str:
+    """The one way skipsearch states a hypervolume, always with its reference point:
+    ``hypervolume 12,345 (normalised 0.6123; reference point accuracy 0, MACs 183,322)``."""
+    ref = ", ".join(
+        f"{objective_label(name, task_metric)} {format_number(value)}"
+        for (name, _), value in zip(objectives, reference_point, strict=True)
+    )
+    share = normalised_hypervolume(volume, reference_point, objectives)
+    shown = f"normalised {share:.4f}; " if share is not None else ""
+    return f"hypervolume {format_number(volume)} ({shown}reference point {ref})"
 
 
 def hypervolume_history(values: np.ndarray, directions: Sequence[str], reference: Sequence[float]) -> np.ndarray:

@@ -10,7 +10,6 @@ the others wait rather than fail).
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -46,8 +45,8 @@ _SUPPORTED = ("sqlite", "postgresql")
 def connect(url: str, *, existing: bool = False) -> Engine:
     """Opens (creating or upgrading the schema as needed) the results database at ``url``.
 
-    ``sqlite:///file.db`` or ``postgresql+psycopg://user@host/db`` (a bare ``postgresql://`` uses
-    psycopg 3 when psycopg2 is not installed). Any failure to open is a :class:`UserError` whose
+    ``sqlite:///file.db`` or ``postgresql+psycopg://user@host/db`` (``postgres://`` and a bare
+    ``postgresql://`` mean the same: :func:`normalise_url`). Any failure to open is a :class:`UserError` whose
     one-line message never shows the password. ``existing`` is for commands that only read: see
     :func:`require_existing_file`.
     """
@@ -65,6 +64,19 @@ def connect(url: str, *, existing: bool = False) -> Engine:
         engine.dispose()
         raise UserError(f"cannot open results database {shown}: {_reason(exc, parsed)}") from None
     return engine
+
+
+POSTGRES_DRIVER = "postgresql+psycopg"
+"""The PostgreSQL driver skipsearch installs (psycopg 3)."""
+
+
+def normalise_url(url: str) -> str:
+    """``postgres://...`` and ``postgresql://...`` (what most tools and hosting services print) ->
+    ``postgresql+psycopg://...``; any other URL unchanged."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return f"{POSTGRES_DRIVER}://{url.removeprefix(prefix)}"
+    return url
 
 
 def require_existing_file(url: str) -> None:
@@ -148,7 +160,7 @@ def _script() -> ScriptDirectory:
 
 def _parse_url(url: str) -> URL:
     try:
-        parsed = make_url(url)
+        parsed = make_url(normalise_url(url))
     except (sa.exc.ArgumentError, ValueError):
         # Not echoed: an unparsable URL gives no safe way to tell its password apart.
         raise UserError(
@@ -160,8 +172,6 @@ def _parse_url(url: str) -> URL:
             f"unsupported database {parsed.render_as_string(hide_password=True)}: "
             f"the results store needs SQLite or PostgreSQL ({', '.join(_SUPPORTED)})"
         )
-    if parsed.drivername == "postgresql" and importlib.util.find_spec("psycopg2") is None:
-        parsed = parsed.set(drivername="postgresql+psycopg")
     return parsed
 
 

@@ -3,6 +3,13 @@
 from skipsearch.search._artifacts import ARTIFACT_DIR_ENV, TopologyArtifacts, artifact_dir_for, open_artifact_store
 from skipsearch.search._config import StudyConfig, load_study_config, parse_study_config
 from skipsearch.search._early_stopping import FinishedTrial, ParetoEarlyStopper
+from skipsearch.search._hypervolume import (
+    REFERENCE_ATTR,
+    default_reference_point,
+    ensure_reference_point,
+    stored_reference_point,
+    study_reference_point,
+)
 from skipsearch.search._objective import METRIC_ATTRS, Objective, TrialFailed, topology_of
 from skipsearch.search._plots import DashboardPlots, save_dashboard_plots
 from skipsearch.search._record import (
@@ -47,6 +54,7 @@ __all__ = [
     "CONNECTIONS_PER_WORKER",
     "INTERRUPTED_ATTR",
     "METRIC_ATTRS",
+    "REFERENCE_ATTR",
     "STOP_GRACE",
     "WORKER_ATTR",
     "Candidate",
@@ -66,7 +74,9 @@ __all__ = [
     "check_url",
     "counted_trials",
     "create_study",
+    "default_reference_point",
     "default_worker_index",
+    "ensure_reference_point",
     "evaluation_record",
     "is_connection_error",
     "load_study",
@@ -85,6 +95,8 @@ __all__ = [
     "run_worker",
     "safe_url",
     "save_dashboard_plots",
+    "stored_reference_point",
+    "study_reference_point",
     "sync_results",
     "topology_of",
 ]

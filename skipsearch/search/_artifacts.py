@@ -12,6 +12,10 @@ the picture is uploaded by a thin wrapper around the objective, right after the 
 (or prunes or fails the trial on purpose) and while the trial is still running. A failed upload
 logs a warning and never fails the trial. Pictures are cached per topology hash within a worker,
 so a reused topology costs a file copy, not a drawing.
+
+optuna-dashboard shows artifacts as 200-pixel cards, so each picture is also put in the trial's
+note (Markdown, shown at full width on the trial's page): an SVG at least
+:data:`skipsearch.viz.MIN_FILE_WIDTH_IN` inches (over 600 pixels) wide.
 """
 
 from __future__ import annotations
@@ -108,12 +112,29 @@ class TopologyArtifacts:
                 if topology is None:
                     return None
                 path = self._picture(topology)
-            return optuna.artifacts.upload_artifact(
+            artifact_id = optuna.artifacts.upload_artifact(
                 artifact_store=self.store, file_path=str(path), study_or_trial=trial, mimetype="image/svg+xml"
             )
+            self._note(trial, artifact_id)
+            return artifact_id
         except Exception as exc:  # a picture is never worth a trial
             _logger.warning("trial %d: topology picture not stored (%s: %s)", trial.number, type(exc).__name__, exc)
             return None
+
+    @staticmethod
+    def _note(trial: optuna.Trial, artifact_id: str) -> None:
+        """A trial note that shows the picture at full size: optuna-dashboard draws artifacts as
+        200-pixel cards, too small to read a topology from."""
+        from skipsearch.search._plots import save_trial_note
+
+        study_id, trial_id = trial.study._study_id, trial._trial_id
+        skips = trial.user_attrs.get("active_skips", "?")
+        url = f"/artifacts/{study_id}/{trial_id}/{artifact_id}"
+        body = (
+            f"**Topology** `{trial.user_attrs.get('hash', '')}` ({skips} active skips); the same drawing is "
+            f"the artifact below.\n\n![topology of trial {trial.number}]({url})\n"
+        )
+        save_trial_note(trial.storage, study_id, trial_id, body)
 
     def _picture(self, topology: Any) -> Path:
         path = self._drawn.get(topology.hash)

@@ -254,6 +254,14 @@ class AnalysisConfig(_Strict):
     training (``grad_ratio_init``, ``grad_ratio``; see :mod:`skipsearch.tasks._gradients`)."""
 
 
+class HypervolumeConfig(_Strict):
+    """How the study's hypervolume is measured (see :mod:`skipsearch.search._hypervolume`)."""
+
+    reference_point: dict[str, float] | None = None
+    """One value per objective, by name (e.g. ``{accuracy: 0.5, macs: 200000}``); default: chosen
+    when the study is created (quality 0, each cost 1.1 x the costliest topology of the space)."""
+
+
 class ExecutionConfig(_Strict):
     heartbeat_interval: int = Field(default=10, ge=1)
     grace_period: int = Field(default=60, ge=2)
@@ -281,6 +289,7 @@ class StudyConfig(_Strict):
     timeout: float | None = Field(default=None, gt=0)
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
+    hypervolume: HypervolumeConfig = Field(default_factory=HypervolumeConfig)
 
     @field_validator("task", mode="before")
     @classmethod
@@ -307,6 +316,9 @@ class StudyConfig(_Strict):
         names = [o.name for o in self.objectives]
         if len(set(names)) != len(names):
             raise ValueError("objectives must be distinct")
+        given = self.hypervolume.reference_point
+        if given is not None and set(given) != set(names):
+            raise ValueError(f"hypervolume.reference_point needs exactly one value per objective ({', '.join(names)})")
         return self
 
     @property

@@ -10,10 +10,10 @@ finish.
 ``optuna_dashboard`` costs every worker process 1.5-4 s (it pulls in scikit-learn through
 ``optuna.importance``); a test checks that it writes exactly what ``save_plotly_graph_object`` does.
 
-The hypervolume reference point is fixed per study: on the first refresh it is each objective's
-worst value so far pushed as far again from zero (accuracy 0, twice the largest MACs), rounded to
-two significant digits, and stored in the study. It only moves if a later trial is worse still, so
-the curve never changes scale under a running study. The plot's title states it.
+The hypervolume uses the study's reference point (:mod:`skipsearch.search._hypervolume`), the one
+``skipsearch pareto`` and the report use; the plot's title states it with the hypervolume, and the
+figure's ``layout.meta`` holds both as numbers. The Pareto plot has the orientation of every
+skipsearch Pareto figure (:func:`skipsearch.results.pareto_axes`: cost across, quality up).
 """
 
 from __future__ import annotations
@@ -28,12 +28,21 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from skipsearch.results import front_mask, hypervolume_history
+from skipsearch.results import (
+    DOMINATED_COLOUR,
+    FRONT_COLOUR,
+    axis_label,
+    front_mask,
+    hypervolume_history,
+    hypervolume_text,
+    normalised_hypervolume,
+    objective_label,
+    pareto_axes,
+)
+from skipsearch.results._pareto import default_reference
 
 HYPERVOLUME_PLOT_ID = "skipsearch-hypervolume-history"
 PARETO_PLOT_ID = "skipsearch-pareto-front"
-REFERENCE_ATTR = "skipsearch:hypervolume_reference"
-"""Study system attribute holding the hypervolume reference point (a list, the objectives' order)."""
 
 _logger = logging.getLogger("skipsearch.dashboard")
 
@@ -81,12 +90,31 @@ def save_dashboard_plots(study: optuna.Study) -> bool:
     values = np.array([t.values for t in trials], dtype=float).reshape(-1, len(directions))
     finite = np.isfinite(values).all(axis=1)
     trials, values = [t for t, ok in zip(trials, finite, strict=True) if ok], values[finite]
-    reference = _reference(study, values, directions)
+    reference, task_metric = _study_reference(study, names, values, directions)
     numbers = [t.number for t in trials]
     history = hypervolume_history(values, directions, reference) if reference else np.zeros(0)
-    save_figure(study, HYPERVOLUME_PLOT_ID, hypervolume_figure(numbers, history, names, reference))
-    save_figure(study, PARETO_PLOT_ID, pareto_figure(trials, values, names, directions))
+    objectives = list(zip(names, directions, strict=True))
+    save_figure(study, HYPERVOLUME_PLOT_ID, hypervolume_figure(numbers, history, objectives, reference, task_metric))
+    save_figure(study, PARETO_PLOT_ID, pareto_figure(trials, values, objectives, task_metric))
     return True
+
+
+def _study_reference(
+    study: optuna.Study, names: Sequence[str], values: np.ndarray, directions: Sequence[str]
+) -> tuple[tuple[float, ...] | None, str | None]:
+    """The study's reference point (objectives' order) and its task's metric name. A study that
+    skipsearch did not create gets the nadir + 10% of its trials, not stored."""
+    from skipsearch.search._config import StudyConfig
+    from skipsearch.search._hypervolume import ensure_reference_point
+    from skipsearch.search._study import CONFIG_ATTR
+    from skipsearch.tasks import TASKS
+
+    stored = study.user_attrs.get(CONFIG_ATTR)
+    if stored is None:
+        return default_reference(values, directions), None
+    config = StudyConfig.model_validate(stored)
+    point = ensure_reference_point(study, config)
+    return tuple(point[name] for name in names), TASKS[config.task.name].metric
 
 
 _PLOT_DATA_PREFIX = "dashboard:plot_data:"
@@ -108,42 +136,22 @@ def save_figure(study: optuna.Study, graph_object_id: str, figure: Any) -> None:
         storage.set_study_system_attr(study_id, f"{prefix}{i}", "")
 
 
-# -- numerics -----------------------------------------------------------------------------------
+_NOTE_VERSION = "dashboard:{trial}:note_ver"
+_NOTE_TEXT = "dashboard:{trial}:note_str:"
 
 
-def reference_point(values: np.ndarray, directions: Sequence[str]) -> tuple[float, ...] | None:
-    """Each objective's worst value pushed as far again from zero, rounded outwards to 2 significant digits."""
-    if len(values) == 0:
-        return None
-    sign = np.array([-1.0 if d == "max" else 1.0 for d in directions])
-    worst = (np.asarray(values, dtype=float) * sign).max(axis=0)
-    return tuple(float(s * _round_up(w + abs(w))) + 0.0 for s, w in zip(sign, worst, strict=True))  # no -0.0
-
-
-def _round_up(value: float) -> float:
-    """``value`` rounded up to two significant digits (0 stays 0)."""
-    if value == 0 or not math.isfinite(value):
-        return value
-    scale = 10 ** (math.floor(math.log10(abs(value))) - 1)
-    return math.ceil(value / scale) * scale
-
-
-def _reference(study: optuna.Study, values: np.ndarray, directions: Sequence[str]) -> tuple[float, ...] | None:
-    """The study's stored reference point, set or widened (and stored) when needed."""
-    storage, study_id = study._storage, study._study_id  # type: ignore[attr-defined]  # no public system attrs
-    stored = storage.get_study_system_attrs(study_id).get(REFERENCE_ATTR)
-    if stored is not None and len(stored) != len(directions):
-        stored = None
-    fresh = reference_point(values, directions)
-    if fresh is None:
-        return tuple(stored) if stored else None
-    if stored is not None:
-        sign = np.array([-1.0 if d == "max" else 1.0 for d in directions])
-        if np.all(values * sign <= np.asarray(stored) * sign):
-            return tuple(float(v) for v in stored)
-        fresh = tuple(float(s * max(a * s, b * s)) for s, a, b in zip(sign, stored, fresh, strict=True))
-    storage.set_study_system_attr(study_id, REFERENCE_ATTR, list(fresh))
-    return fresh
+def save_trial_note(storage: Any, study_id: int, trial_id: int, body: str) -> bool:
+    """Stores ``body`` (Markdown) as a trial's optuna-dashboard note, as ``optuna_dashboard.save_note``
+    does (version 1, chunks of 2045 characters); ``False``, writing nothing, when the trial has a
+    note already (one a user wrote in the dashboard stays)."""
+    version = _NOTE_VERSION.format(trial=trial_id)
+    if version in storage.get_study_system_attrs(study_id):
+        return False
+    storage.set_study_system_attr(study_id, version, 1)
+    prefix = _NOTE_TEXT.format(trial=trial_id)
+    for i in range(0, len(body), _CHUNK):
+        storage.set_study_system_attr(study_id, f"{prefix}{i // _CHUNK}", body[i : i + _CHUNK])
+    return True
 
 
 # -- figures ------------------------------------------------------------------------------------
@@ -157,22 +165,30 @@ _LAYOUT: dict[str, Any] = {
 }
 
 
-def _format(value: float) -> str:
-    value += 0.0  # -0.0 prints as 0
-    return f"{value:,.6g}" if abs(value) < 1e15 else f"{value:.3g}"
-
-
 def hypervolume_figure(
-    numbers: Sequence[int], history: np.ndarray, names: Sequence[str], reference: Sequence[float] | None
+    numbers: Sequence[int],
+    history: np.ndarray,
+    objectives: Sequence[tuple[str, str]],
+    reference: Sequence[float] | None,
+    task_metric: str | None = None,
 ) -> Any:
-    """Hypervolume against trial number (COMPLETE trials), the reference point in the title."""
+    """Hypervolume against trial number (COMPLETE trials); the title states the final value, its
+    normalised share and the reference point, ``layout.meta`` holds them as numbers."""
     import plotly.graph_objects as go
 
+    meta: dict[str, Any] = {}
     if reference is None:
         title = "Hypervolume history (no complete trial yet)"
     else:
-        ref = ", ".join(f"{n}={_format(v)}" for n, v in zip(names, reference, strict=True))
-        title = f"Hypervolume history (reference point {ref})"
+        final = float(history[-1]) if len(history) else 0.0
+        share = normalised_hypervolume(final, reference, objectives)
+        stated = hypervolume_text(final, reference, objectives, task_metric)
+        title = "Hypervolume history: " + stated.replace(" (", "<br>(", 1)
+        meta = {
+            "hypervolume": final,
+            "normalised_hypervolume": share,
+            "reference_point": {n: float(v) for (n, _), v in zip(objectives, reference, strict=True)},
+        }
     fig = go.Figure(
         go.Scatter(
             x=list(numbers),
@@ -180,37 +196,39 @@ def hypervolume_figure(
             mode="lines+markers",
             line={"shape": "hv", "color": "#1f77b4"},
             marker={"size": 5},
-            hovertemplate="trial %{x}<br>hypervolume %{y:.6g}<extra></extra>",
+            hovertemplate="trial %{x}<br>hypervolume %{y:,.6g}<extra></extra>",
         ),
         layout=_LAYOUT,
     )
-    fig.update_layout(title={"text": title, "font": {"size": 13}}, xaxis_title="trial", yaxis_title="hypervolume")
+    fig.update_layout(
+        title={"text": title, "font": {"size": 13}},
+        xaxis_title="trial",
+        yaxis_title="hypervolume",
+        meta=meta,
+        margin={"t": 70},
+    )
     return fig
 
 
-def _plot_axes(names: Sequence[str]) -> tuple[int, int]:
-    """(x, y) objective indices: MACs across and the task metric (accuracy, mIoU, RMSE, R²) up where
-    both are objectives, else the first two."""
-    metric = next((n for n in ("accuracy", "miou", "rmse", "r2") if n in names), None)
-    if metric is not None and "macs" in names:
-        return names.index("macs"), names.index(metric)
-    return 1, 0
-
-
 def pareto_figure(
-    trials: Sequence[FrozenTrial], values: np.ndarray, names: Sequence[str], directions: Sequence[str]
+    trials: Sequence[FrozenTrial],
+    values: np.ndarray,
+    objectives: Sequence[tuple[str, str]],
+    task_metric: str | None = None,
 ) -> Any:
-    """Every COMPLETE trial over two objectives (accuracy vs. MACs where present), their front in red."""
+    """Every COMPLETE trial over two objectives (cost across, quality up), their front in red."""
     import plotly.graph_objects as go
 
-    xi, yi = _plot_axes(names)
+    xi, yi = pareto_axes(objectives)
+    (x_name, x_way), (y_name, y_way) = objectives[xi], objectives[yi]
+    x_label, y_label = objective_label(x_name, task_metric), objective_label(y_name, task_metric)
     pair = values[:, [xi, yi]] if len(values) else np.zeros((0, 2))
-    on = front_mask(pair, [directions[xi], directions[yi]]) if len(pair) else np.zeros(0, dtype=bool)
+    on = front_mask(pair, [x_way, y_way]) if len(pair) else np.zeros(0, dtype=bool)
     text = [
         f"trial {t.number}<br>{t.user_attrs.get('hash', '')}<br>{t.user_attrs.get('active_skips', '?')} active skips"
         for t in trials
     ]
-    hover = f"%{{text}}<br>{names[xi]} %{{x:.6g}}<br>{names[yi]} %{{y:.6g}}<extra></extra>"
+    hover = f"%{{text}}<br>{x_label} %{{x:,.6g}}<br>{y_label} %{{y:.6g}}<extra></extra>"
     order = np.argsort(pair[on, 0], kind="stable") if on.any() else np.zeros(0, dtype=int)
     fig = go.Figure(layout=_LAYOUT)
     fig.add_trace(
@@ -219,7 +237,7 @@ def pareto_figure(
             y=pair[~on, 1].tolist(),
             text=[s for s, o in zip(text, on, strict=True) if not o],
             mode="markers",
-            marker={"color": "#b0b0b0", "size": 6},
+            marker={"color": DOMINATED_COLOUR, "size": 6},
             name="dominated",
             hovertemplate=hover,
         )
@@ -232,15 +250,16 @@ def pareto_figure(
             text=[front_text[i] for i in order],
             mode="lines+markers",
             # The staircase of the dominated region: its corners lie on the worse side along x.
-            line={"shape": "hv" if directions[xi] == "min" else "vh", "color": "#d62728"},
+            line={"shape": "hv" if x_way == "min" else "vh", "color": FRONT_COLOUR},
             marker={"size": 8},
             name="Pareto front",
             hovertemplate=hover,
         )
     )
+    trials_word = "trial" if len(pair) == 1 else "trials"
     fig.update_layout(
-        title={"text": f"Pareto front: {names[yi]} vs. {names[xi]} ({int(on.sum())} of {len(pair)} trials)"},
-        xaxis_title=f"{names[xi]} ({directions[xi]})",
-        yaxis_title=f"{names[yi]} ({directions[yi]})",
+        title={"text": f"Pareto front: {y_label} vs. {x_label} ({int(on.sum())} of {len(pair)} {trials_word})"},
+        xaxis_title=axis_label(x_name, x_way, task_metric),
+        yaxis_title=axis_label(y_name, y_way, task_metric),
     )
     return fig

@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
 from skipsearch.errors import UserError
+from skipsearch.results._schema import normalise_url
 
 _logger = logging.getLogger("skipsearch.storage")
 
@@ -35,7 +36,7 @@ def safe_url(url: str) -> str:
 def check_url(url: str) -> sqlalchemy.URL:
     """Parses a storage URL; :class:`UserError` for anything SQLAlchemy cannot use."""
     try:
-        parsed = make_url(url)
+        parsed = make_url(normalise_url(url))
         parsed.get_dialect()
     except NoSuchModuleError:  # a subclass of ArgumentError: check it first
         raise UserError(f"--storage: unknown database kind {url.split(':', 1)[0]!r} in {safe_url(url)}") from None
@@ -142,6 +143,7 @@ def open_storage(
     up fails at once with a :class:`UserError`; workers wrap their whole connect in :func:`retrying`.
     """
     parsed = check_url(url)
+    url = normalise_url(url)
     engine_kwargs: dict[str, object] = {"pool_pre_ping": True}
     if parsed.get_backend_name() == "sqlite":
         engine_kwargs["connect_args"] = {"timeout": 60}

@@ -23,6 +23,7 @@ from skipsearch.errors import UserError
 from skipsearch.results import connect
 from skipsearch.search._artifacts import TopologyArtifacts, open_artifact_store
 from skipsearch.search._config import StudyConfig
+from skipsearch.search._hypervolume import ensure_reference_point
 from skipsearch.search._objective import Objective, evaluated
 from skipsearch.search._plots import DashboardPlots
 from skipsearch.search._record import recording_callback, sync_results
@@ -50,7 +51,8 @@ def _comparable(config: dict[str, Any]) -> dict[str, Any]:
     """The part of a configuration that must not change when a study is resumed (the
     objectives among them, so the study's directions always match). The user's data counts by
     its fingerprint, not by where it lies: its absolute paths are left out."""
-    kept = {k: v for k, v in config.items() if k not in ("trials", "timeout", "description", "execution")}
+    presentation = ("trials", "timeout", "description", "execution", "hypervolume")
+    kept = {k: v for k, v in config.items() if k not in presentation}
     task = kept.get("task")
     if isinstance(task, dict) and isinstance(task.get("options"), dict) and "fingerprint" in task["options"]:
         options = {k: v for k, v in task["options"].items() if not (isinstance(v, str) and os.path.isabs(v))}
@@ -99,6 +101,7 @@ def create_study(config: StudyConfig, storage_url: str, study_name: str | None =
         )
     elif stored != current:  # a new trial target, timeout or execution settings: workers follow them
         study.set_user_attr(CONFIG_ATTR, current)
+    ensure_reference_point(study, config)
     return study
 
 

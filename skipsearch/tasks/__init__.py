@@ -26,6 +26,7 @@ from skipsearch.tasks._registry import TASKS, USER_DATA_TASKS, TaskSpec, discove
 from skipsearch.tasks._train import (
     TopologyRun,
     TrainResult,
+    observe_epochs,
     resolve_device,
     seed_everything,
     train_model,
@@ -63,6 +64,7 @@ __all__ = [
     "infer_kind",
     "load_task",
     "mean_iou",
+    "observe_epochs",
     "regression_loss",
     "reshape_for",
     "resolve_device",

@@ -6,7 +6,9 @@ import dataclasses
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +24,22 @@ from skipsearch.tasks._metrics import evaluate, task_loss
 from skipsearch.topology import Topology
 
 ShouldStop = Callable[[int, float], bool]
+
+EpochHook = Callable[[int, int, float], None]
+"""Called with ``(epoch, epochs, val_metric)`` as a run starts (epoch 0, NaN) and after each epoch."""
+
+_EPOCH_HOOK: ContextVar[EpochHook | None] = ContextVar("skipsearch_epoch_hook", default=None)
+
+
+@contextmanager
+def observe_epochs(hook: EpochHook) -> Iterator[None]:
+    """Every training run inside the block reports its epochs to ``hook`` (progress bars of the
+    commands that train: ``train``, ``export``, ``reproduce``, ``analyze``); study workers set none."""
+    token = _EPOCH_HOOK.set(hook)
+    try:
+        yield
+    finally:
+        _EPOCH_HOOK.reset(token)
 
 
 @dataclass
@@ -146,6 +164,9 @@ def _train(
     status, reason = "ok", None
     val_metric = val_loss = train_loss = math.nan
     start = time.perf_counter()
+    hook = _EPOCH_HOOK.get()
+    if hook is not None:
+        hook(0, config.epochs, math.nan)
     for epoch in range(1, config.epochs + 1):
         model.train()
         order = torch.randperm(len(x_train), generator=generator).to(device)
@@ -179,6 +200,8 @@ def _train(
             val_metric = val_loss = math.nan
             break
         curve.append(val_metric)
+        if hook is not None:
+            hook(epoch, config.epochs, val_metric)
         if should_stop is not None and should_stop(epoch, val_metric):
             status, reason = "stopped", f"stopped early after epoch {epoch} of {config.epochs}"
             break

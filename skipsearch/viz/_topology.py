@@ -29,6 +29,9 @@ EDGE_COLORS: dict[str, str] = {
 _NODE_FACE = {"input": "#eeeeee", "head": "#fde9c8", "seghead": "#fde9c8"}
 _MAX_WIDTH_IN = 40.0
 """Widest figure (inches) a path gets; longer backbones squeeze their boxes instead."""
+MIN_FILE_WIDTH_IN = 9.0
+"""Narrowest picture file (inches; 648 pt, 864 CSS pixels): a short backbone is still drawn large
+enough to read where a page shows it at its own size (the dashboard's trial notes)."""
 
 
 def draw_topology(topology: Topology, path_or_ax: str | Path | Axes, *, title: str | None = None) -> Axes:
@@ -51,7 +54,7 @@ def _draw_to_file(topology: Topology, path: Path, title: str | None) -> Axes:
     if suffix not in ("svg", "png", "pdf"):
         raise ValueError(f"{path}: the file must end in .svg, .png or .pdf")
     n = len(topology.nodes)
-    width = min(1.5 + 1.05 * n, _MAX_WIDTH_IN)
+    width = max(min(1.5 + 1.05 * n, _MAX_WIDTH_IN), MIN_FILE_WIDTH_IN)
     below = any(e.kind == "concat" for e in topology.active_skips)
     fig = Figure(figsize=(width, 3.4 if below else 2.4))
     ax = fig.add_axes((0.01, 0.01, 0.98, 0.88))

@@ -40,8 +40,15 @@ def test_sentence_reports_points_and_interval() -> None:
     effects = edge_effects(_table(150), EDGES, ["accuracy", "macs"])
     lines = describe_effects(effects[effects.edge == "h2->h4"])
     concat = next(line for line in lines if "as concat" in line)
-    assert concat.startswith("edge h2->h4 as concat: buys +")
-    assert "points accuracy (95% CI" in concat and "costs +300 macs" in concat
+    assert concat.startswith("edge h2->h4 as concat: raises accuracy by ")
+    assert " points (95% CI +" in concat and "raises MACs by 300 (95% CI +300 to +300)" in concat
+
+
+def test_effects_of_too_few_trials_are_not_shown() -> None:
+    effects = edge_effects(_table(4), EDGES, ["accuracy"])
+    lines = describe_effects(effects)
+    assert lines and all("needs at least 3 trials" in line or "no clear" in line for line in lines)
+    assert not any("e+" in line for line in lines)
 
 
 def test_few_trials_fall_back_to_differences_of_means() -> None:

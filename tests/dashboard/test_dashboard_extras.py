@@ -14,16 +14,10 @@ from optuna.artifacts import FileSystemArtifactStore
 from optuna.trial import TrialState
 
 from skipsearch.results import front_mask, hypervolume, hypervolume_history
+from skipsearch.search import CONFIG_ATTR, REFERENCE_ATTR, load_study_config
 from skipsearch.search._artifacts import ARTIFACT_DIR_ENV, TopologyArtifacts, artifact_dir_for, open_artifact_store
 from skipsearch.search._objective import TrialFailed
-from skipsearch.search._plots import (
-    HYPERVOLUME_PLOT_ID,
-    PARETO_PLOT_ID,
-    REFERENCE_ATTR,
-    DashboardPlots,
-    reference_point,
-    save_figure,
-)
+from skipsearch.search._plots import HYPERVOLUME_PLOT_ID, PARETO_PLOT_ID, DashboardPlots, save_figure
 from skipsearch.topology import get_preset
 
 TOPOLOGY = get_preset("resnet20")
@@ -116,12 +110,6 @@ def test_hypervolume_history_matches_the_front_of_every_prefix() -> None:
     assert np.all(np.diff(history) >= 0)
 
 
-def test_reference_point_is_accuracy_zero_and_twice_the_worst_cost() -> None:
-    values = np.array([[0.3, 1234.0], [0.9, 3456.0]])
-    assert reference_point(values, ["max", "min"]) == (0.0, 7000.0)
-    assert reference_point(np.zeros((0, 2)), ["max", "min"]) is None
-
-
 def _plots(study: optuna.Study) -> dict[str, dict[str, Any]]:
     from optuna_dashboard._custom_plot_data import get_plotly_graph_objects
 
@@ -129,34 +117,50 @@ def _plots(study: optuna.Study) -> dict[str, dict[str, Any]]:
     return {key: json.loads(text) for key, text in get_plotly_graph_objects(attrs).items()}
 
 
-def _two_objective_study(points: list[tuple[float, float]]) -> optuna.Study:
+def _two_objective_study(points: list[tuple[float, float]], config: bool = True) -> optuna.Study:
     study = optuna.create_study(directions=["maximize", "minimize"])
     study.set_metric_names(["accuracy", "macs"])
+    if config:
+        study.set_user_attr(CONFIG_ATTR, load_study_config("studies/quickstart.yaml").model_dump(mode="json"))
     for accuracy, macs in points:
         study.add_trial(optuna.trial.create_trial(values=[accuracy, macs], user_attrs={"hash": "h", "active_skips": 1}))
     return study
 
 
-def test_plots_are_stored_throttled_and_keep_their_reference_point() -> None:
-    study = _two_objective_study([(0.5, 1000.0), (0.7, 2000.0), (0.6, 3000.0)])
+def test_plots_are_stored_throttled_and_use_the_study_reference_point() -> None:
+    study = _two_objective_study([(0.5, 100_000.0), (0.7, 120_000.0), (0.6, 150_000.0)])
     plots = DashboardPlots(min_interval=3600)
     plots(study, study.trials[-1])
     plots(study, study.trials[-1])  # within the interval: skipped
     assert plots.refreshes == 1
     stored = _plots(study)
     assert set(stored) == {HYPERVOLUME_PLOT_ID, PARETO_PLOT_ID}
-    assert "accuracy=0, macs=6,000" in stored[HYPERVOLUME_PLOT_ID]["layout"]["title"]["text"]
+    # The quickstart's point: accuracy 0, 1.1 x the MACs of its costliest topology; stored with the study.
+    assert study.user_attrs[REFERENCE_ATTR] == {"accuracy": 0.0, "macs": pytest.approx(183_321.6)}
+    layout = stored[HYPERVOLUME_PLOT_ID]["layout"]
+    assert "reference point accuracy 0, MACs 183,322" in layout["title"]["text"]
+    expected = 0.5 * (183_321.6 - 100_000) + 0.2 * (183_321.6 - 120_000)
+    assert layout["meta"]["hypervolume"] == pytest.approx(expected)
+    assert layout["meta"]["normalised_hypervolume"] == pytest.approx(expected / 183_321.6)
     front = stored[PARETO_PLOT_ID]["data"][1]
-    assert front["x"] == [1000.0, 2000.0] and front["y"] == [0.5, 0.7]  # trial 2 is dominated by trial 1
-    # A better trial keeps the reference point; a costlier one than it widens it.
-    study.add_trial(optuna.trial.create_trial(values=[0.9, 500.0]))
+    assert front["x"] == [100_000.0, 120_000.0] and front["y"] == [0.5, 0.7]  # cost across, accuracy up
+    assert stored[PARETO_PLOT_ID]["layout"]["xaxis"]["title"]["text"] == "MACs (lower is better)"
+    # A costlier trial than the reference point adds nothing and moves nothing.
+    study.add_trial(optuna.trial.create_trial(values=[0.95, 900_000.0]))
     assert plots.refresh(study)
-    assert study._storage.get_study_system_attrs(study._study_id)[REFERENCE_ATTR] == [0.0, 6000.0]
-    study.add_trial(optuna.trial.create_trial(values=[0.95, 9000.0]))
-    assert plots.refresh(study)
-    assert study._storage.get_study_system_attrs(study._study_id)[REFERENCE_ATTR] == [0.0, 18000.0]
+    assert study.user_attrs[REFERENCE_ATTR]["macs"] == pytest.approx(183_321.6)
     history = _plots(study)[HYPERVOLUME_PLOT_ID]["data"][0]
-    assert history["x"] == [0, 1, 2, 3, 4] and history["y"] == sorted(history["y"])
+    assert history["x"] == [0, 1, 2, 3] and history["y"][-1] == pytest.approx(expected)
+
+
+def test_studies_skipsearch_did_not_create_get_the_nadir_reference() -> None:
+    study = _two_objective_study([(0.5, 1000.0), (0.7, 2000.0)], config=False)
+    assert DashboardPlots().refresh(study)
+    assert REFERENCE_ATTR not in study.user_attrs
+    assert _plots(study)[HYPERVOLUME_PLOT_ID]["layout"]["meta"]["reference_point"] == {
+        "accuracy": pytest.approx(0.48),
+        "macs": pytest.approx(2100.0),
+    }
 
 
 def test_single_objective_studies_get_no_custom_plots() -> None:
@@ -164,6 +168,25 @@ def test_single_objective_studies_get_no_custom_plots() -> None:
     study.add_trial(optuna.trial.create_trial(value=1.0))
     assert not DashboardPlots().refresh(study)
     assert _plots(study) == {}
+
+
+def test_trial_notes_are_written_as_optuna_dashboard_writes_them() -> None:
+    from optuna_dashboard import save_note
+
+    from skipsearch.search._plots import save_trial_note
+
+    body = "**Topology** " + "x" * 5000
+    ours, theirs = optuna.create_study(), optuna.create_study()
+    for study in (ours, theirs):
+        trial = study.ask()
+        if study is ours:
+            assert save_trial_note(study._storage, study._study_id, trial._trial_id, body)
+            assert not save_trial_note(study._storage, study._study_id, trial._trial_id, "other")  # kept
+        else:
+            save_note(trial, body)
+    assert ours._storage.get_study_system_attrs(ours._study_id) == theirs._storage.get_study_system_attrs(
+        theirs._study_id
+    )
 
 
 def test_save_figure_writes_what_optuna_dashboard_writes() -> None:

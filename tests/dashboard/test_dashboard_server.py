@@ -58,11 +58,11 @@ def test_api_serves_trials_with_topology_and_custom_plots(dashboard: Dashboard) 
     plots = {p["id"]: json.loads(p["graph_object"]) for p in detail["plotly_graph_objects"]}
     assert set(plots) == {HYPERVOLUME_PLOT_ID, PARETO_PLOT_ID}
     title = plots[HYPERVOLUME_PLOT_ID]["layout"]["title"]["text"]
-    assert "reference point accuracy=0, macs=" in title
+    assert "reference point accuracy 0, MACs " in title
     history = plots[HYPERVOLUME_PLOT_ID]["data"][0]
     assert history["x"] == [0, 1, 2] and history["y"] == sorted(history["y"]) and history["y"][-1] > 0
     pareto = plots[PARETO_PLOT_ID]
-    assert "accuracy vs. macs" in pareto["layout"]["title"]["text"]
+    assert "accuracy vs. MACs" in pareto["layout"]["title"]["text"]
     assert sum(len(trace["x"]) for trace in pareto["data"]) == 3
 
 

@@ -18,14 +18,15 @@ from reliability_helpers import REPO, SHORT, Processes, assert_nothing_lost, no_
 from reliability_helpers import trials as stored_trials
 
 from skipsearch.cli import app
+from skipsearch.cli._dashboard_access import TOKEN_ENV
 from skipsearch.search._artifacts import ARTIFACT_DIR_ENV
 
 pytestmark = [pytest.mark.reliability]
 
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
-DOTENV = {"POSTGRES_PASSWORD": "not-a-real-secret"}
-LIBRARY_ENV = {ARTIFACT_DIR_ENV}
+DOTENV = {"POSTGRES_PASSWORD": "not-a-real-secret", "SKIPSEARCH_DASHBOARD_TOKEN": "not-a-real-token"}
+LIBRARY_ENV = {ARTIFACT_DIR_ENV, TOKEN_ENV}
 """Variables read by the library rather than by a command's options."""
 
 
@@ -98,6 +99,8 @@ def test_secrets_come_from_the_environment() -> None:
     assert "${POSTGRES_PASSWORD:?" in text and DOTENV["POSTGRES_PASSWORD"] not in text
     with pytest.raises(KeyError, match="POSTGRES_PASSWORD"):
         service_env("worker", {})
+    with pytest.raises(KeyError, match=TOKEN_ENV):  # the dashboard binds 0.0.0.0 in its container
+        service_env("dashboard", {"POSTGRES_PASSWORD": "x"})
     dockerfile = (REPO / "Dockerfile").read_text()
     assert not re.search(r"^\s*(ENV|ARG)\b.*(PASSWORD|SECRET|TOKEN|STORAGE)", dockerfile, re.MULTILINE | re.IGNORECASE)
     assert ".env" in (REPO / ".dockerignore").read_text().split()
@@ -156,18 +159,19 @@ def test_compose_command_lines_run(postgres_url: str, processes: Processes, tmp_
     line = _line("dashboard")
     line[line.index("--port") + 1] = str(port)
     dashboard = processes.start(line, _local("dashboard", postgres_url, tmp_path))
-    body = _get(f"http://127.0.0.1:{port}/api/studies", dashboard)
+    body = _get(f"http://127.0.0.1:{port}/api/studies", dashboard, token=DOTENV["SKIPSEARCH_DASHBOARD_TOKEN"])
     assert study in body
     dashboard.terminate()
     dashboard.wait(timeout=30)
     assert len(stored_trials(postgres_url, study)) == len(stored)
 
 
-def _get(url: str, proc: object, timeout: float = 60) -> str:
+def _get(url: str, proc: object, token: str, timeout: float = 60) -> str:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
     deadline = time.monotonic() + timeout
     while True:
         try:
-            with urllib.request.urlopen(url, timeout=5) as response:
+            with urllib.request.urlopen(request, timeout=5) as response:
                 return response.read().decode()
         except OSError:
             if time.monotonic() > deadline or proc.poll() is not None:  # type: ignore[attr-defined]

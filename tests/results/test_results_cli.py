@@ -30,11 +30,35 @@ def storage(tmp_path_factory) -> str:
 
 
 def test_results_json_lists_every_row(storage, cli) -> None:
-    code, out, err = cli(["results", "--storage", storage, "--format", "json"])
+    code, out, err = cli(["results", "--storage", storage, "--format", "json", "--state", "all"])
     assert code == 0, err
     rows = json.loads(out)
     assert len(rows) == 240 and set(rows[0]) >= ROW_KEYS
     assert {r["state"] for r in rows} == {"COMPLETE", "PRUNED", "FAIL"}
+
+
+def test_results_shows_complete_trials_by_default_and_says_how_many_others(storage, cli) -> None:
+    code, out, err = cli(["results", "--storage", storage, "--format", "json"])
+    assert code == 0, err
+    complete = json.loads(out)
+    assert complete and {r["state"] for r in complete} == {"COMPLETE"}
+    code, out, _ = cli(["results", "--storage", storage, "--limit", "3"])
+    assert code == 0 and f"{240 - len(complete)} other trials in other states" in out
+    code, out, _ = cli(["results", "--storage", storage, "--state", "pruned", "--format", "json"])
+    assert code == 0 and {r["state"] for r in json.loads(out)} == {"PRUNED"}
+    code, out, _ = cli(["results", "--storage", storage, "--where", "accuracy>2"])
+    assert code == 0 and out.startswith("no results yet")
+
+
+def test_results_table_fits_the_terminal_and_has_a_column_per_filter(storage, cli, monkeypatch) -> None:
+    monkeypatch.setenv("COLUMNS", "60")
+    code, out, _ = cli(["results", "--storage", storage, "--where", "kind=add", "--where", "paths>1", "--limit", "4"])
+    assert code == 0
+    lines = out.splitlines()
+    assert max(len(line) for line in lines) <= 60
+    assert "add skips" in lines[0] and "paths" in lines[0] and "--wide shows them" in out
+    code, out, _ = cli(["results", "--storage", storage, "--limit", "4", "--wide"])
+    assert code == 0 and "latency ms" in out and "hash" in out
 
 
 def test_results_filters_sorts_and_limits(storage, cli) -> None:
@@ -77,7 +101,7 @@ def test_pareto_json_is_exactly_the_non_dominated_rows(storage, cli, objectives:
 def test_pareto_table_footer_summary_and_plots(storage, cli, tmp_path) -> None:
     code, out, err = cli(["pareto", "--storage", storage, "--study", "a"])
     assert code == 0, err
-    assert "hypervolume" in out and "reference point accuracy=" in out
+    assert "hypervolume" in out and "reference point accuracy " in out
     png, html = tmp_path / "front.png", tmp_path / "front.html"
     code, out, err = cli(["pareto", "--storage", storage, "--study", "a", "--summary", "--plot", str(png)])
     assert code == 0, err
@@ -139,3 +163,21 @@ def test_installed_command(storage) -> None:
     command = [sys.executable, "-c", "from skipsearch.cli import main; main()", *args]
     proc = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and proc.stderr.startswith("error: --where") and proc.stderr.count("\n") == 1
+
+
+def test_pareto_of_one_objective_reports_the_best_value_not_a_hypervolume(storage, cli) -> None:
+    args = ["pareto", "--storage", storage, "--study", "a", "--objectives", "accuracy:max"]
+    code, out, err = cli(args)
+    assert code == 0, err
+    assert "one objective: no hypervolume" in out and "best accuracy" in out
+    code, out, err = cli([*args, "--summary"])
+    summary = json.loads(out)
+    assert summary["hypervolume"] is None and summary["reference_point"] is None
+
+
+def test_pareto_without_a_stored_study_states_its_fallback_reference_point(storage, cli) -> None:
+    code, out, err = cli(["pareto", "--storage", storage, "--study", "a", "--summary"])
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["reference_source"] == "nadir + 10%"
+    assert 0 < summary["normalised_hypervolume"] <= 1

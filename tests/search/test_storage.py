@@ -92,3 +92,17 @@ def test_a_worker_that_lost_the_database_settles_running_trials_before_it_exits(
         assert _await_leftovers(study, goal=1, shutdown=shutdown, settle=True) is False
     assert time.monotonic() - started < 5 + 4
     assert TrialState.RUNNING not in {t.state for t in study.get_trials(deepcopy=False)}
+
+
+@pytest.mark.parametrize("scheme", ["postgres", "postgresql", "postgresql+psycopg"])
+def test_postgres_urls_as_other_tools_print_them_are_accepted(postgres_url: str, scheme: str, cli) -> None:
+    from skipsearch.results import connect, normalise_url
+    from skipsearch.search import open_storage
+
+    url = f"{scheme}://{postgres_url.split('://', 1)[1]}"
+    assert normalise_url(url) == postgres_url
+    connect(url).dispose()
+    open_storage(url, heartbeat_interval=None).engine.dispose()
+    code, out, err = cli(["results", "--storage", url])
+    assert code == 0, err
+    assert out.startswith("no results yet")
