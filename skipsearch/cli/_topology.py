@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from skipsearch.topology import PRESETS, Topology, graph_metrics, load_topology
+from skipsearch.topology import PRESETS, Topology, graph_metrics, load_topology, topology_cost
 
 
 def register(app: typer.Typer) -> None:
@@ -45,17 +45,25 @@ def describe(
 
 
 def describe_topology(topo: Topology, *, latency: bool = True) -> dict[str, Any]:
-    """Everything ``describe --json`` prints, as a dict."""
-    from skipsearch.nn import build_model, model_cost
+    """Everything ``describe --json`` prints, as a dict.
 
-    cost = model_cost(build_model(topo), topo.input_shape, latency=latency)
+    Without latency nothing is built: the counts come from the shapes (the same numbers the built
+    model gives, a test checks), which spares the command importing torch.
+    """
+    if latency:
+        from skipsearch.nn import build_model, model_cost
+
+        cost = model_cost(build_model(topo), topo.input_shape).to_dict()
+    else:
+        counted = topology_cost(topo)
+        cost = {"params": counted.params, "macs": counted.macs, "flops": counted.flops, "latency_ms": None}
     metrics = graph_metrics(topo)
     return {
         "name": topo.name,
         "hash": topo.hash,
         "input_shape": list(topo.input_shape),
         "output_shape": list(topo.output_shape),
-        **cost.to_dict(),
+        **cost,
         "nodes": [{**n.to_dict(compact=False), "shape": list(topo.shapes[n.id])} for n in topo.nodes],
         "skip_edges": [e.to_dict() for e in topo.skips],
         **metrics.to_dict(),

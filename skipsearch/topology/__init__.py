@@ -3,6 +3,7 @@
 This is the bottom layer of skipsearch: it imports neither torch models nor databases.
 """
 
+from skipsearch.topology._cost import TopologyCost, topology_cost
 from skipsearch.topology._graph import (
     ADDITIVE_KINDS,
     ALIGNMENTS,
@@ -44,6 +45,7 @@ __all__ = [
     "Shape",
     "SkipEdge",
     "Topology",
+    "TopologyCost",
     "TopologyError",
     "canonical_form",
     "from_json",
@@ -54,6 +56,7 @@ __all__ = [
     "path_length_distribution",
     "read_graphml",
     "save_topology",
+    "topology_cost",
     "topology_hash",
     "write_graphml",
 ]

@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
 from skipsearch.nn import build_model, model_cost
-from skipsearch.topology import Topology, families
+from skipsearch.topology import PRESETS, Topology, families, get_preset, topology_cost
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "topology"))
+from topology_strategies import topologies  # a sibling test folder's helper
 
 
 def _cost(topology: Topology):
@@ -34,6 +43,23 @@ def test_projection_shortcut_costs_one_linear_map() -> None:
 
 
 def test_resnet20_has_the_papers_parameter_count() -> None:
-    from skipsearch.topology import get_preset
-
     assert _cost(get_preset("resnet20")).params == 269_722
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_counting_from_shapes_matches_the_built_preset(name: str) -> None:
+    topology = get_preset(name)
+    counted = topology_cost(topology)
+    assert (counted.params, counted.macs, counted.flops) == _measured(topology)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(topologies())
+def test_counting_from_shapes_matches_the_built_model(topology: Topology) -> None:
+    counted = topology_cost(topology)
+    assert (counted.params, counted.macs, counted.flops) == _measured(topology)
+
+
+def _measured(topology: Topology) -> tuple[int, int, int]:
+    cost = _cost(topology)
+    return cost.params, cost.macs, cost.flops
