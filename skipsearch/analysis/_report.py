@@ -341,7 +341,8 @@ def _analysis_section(page: _Page, config: Any, best: Topology, backbone: Topolo
         rows.append(
             (
                 topo.name,
-                f"{metrics.paths} paths, lengths {metrics.shortest_path}-{metrics.longest_path}; gradient-weighted "
+                f"{metrics.paths_text} paths, lengths {metrics.shortest_path}-{metrics.longest_path}; "
+                "gradient-weighted "
                 f"mean length {pg.mean_length:.2f}, 90% of the gradient from lengths "
                 f"{pg.effective_range[0]}-{pg.effective_range[1]}",
             )

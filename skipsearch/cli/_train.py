@@ -11,7 +11,10 @@ from rich.console import Console
 
 from skipsearch.cli._progress import training_progress
 from skipsearch.errors import UserError
-from skipsearch.topology import load_topology
+from skipsearch.topology import check_graph, load_topology
+
+MAX_SEED = 2**32 - 1
+"""numpy's seeds: 0 to 2**32 - 1."""
 
 
 def register(app: typer.Typer) -> None:
@@ -22,7 +25,9 @@ def train(
     topology: Annotated[str, typer.Argument(help="A preset name or a topology file (.json, .graphml).")],
     task: Annotated[str, typer.Option(help="Task to train on (mnist1d, digits, shapes-seg, teacher).")],
     epochs: Annotated[int | None, typer.Option(help="Epochs (default: the task's).")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the initial weights, batch order and validation split.")] = 0,
+    seed: Annotated[
+        int, typer.Option(min=0, max=MAX_SEED, help="Seed of the initial weights, batch order and validation split.")
+    ] = 0,
     lr: Annotated[float | None, typer.Option(help="Learning rate (default: the task's).")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Batch size (default: the task's).")] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch (default: the task's).")] = None,
@@ -33,9 +38,10 @@ def train(
     validation and test metric, losses, cost and time. Exits with 1 if training diverged."""
     from pydantic import ValidationError
 
-    from skipsearch.tasks import TASKS, load_task
+    from skipsearch.tasks import TASKS, check_run, check_task_size, load_task
 
     topo = load_topology(topology)
+    check_graph(topo)
     if task not in TASKS:
         raise UserError(f"unknown task {task!r} (known: {', '.join(TASKS)})")
     try:
@@ -45,7 +51,9 @@ def train(
     except ValidationError as exc:
         err = exc.errors()[0]
         raise UserError(f"--{str(err['loc'][0]).replace('_', '-')}: {err['msg']}") from None
+    check_task_size(task, {}, epochs=config.epochs)
     data = load_task(task, seed=seed)
+    check_run(topo, data, config)
     with training_progress("training", data.metric):
         info = _train(topo, data, config, seed=seed)
     if as_json:

@@ -275,7 +275,9 @@ def load_bundle_file(folder: Path, fmt: str) -> Any:
 
 def _built(topology: Topology) -> fx.GraphModule:
     from skipsearch.nn import build_model
+    from skipsearch.topology import check_topology
 
+    check_topology(topology)  # a manifest may name any topology: check the limits before allocating
     return build_model(topology)
 
 

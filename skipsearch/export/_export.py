@@ -22,8 +22,8 @@ from skipsearch.export._paths import OutputDir, resolve_output, slug
 from skipsearch.export._pytorch import check_source, pytorch_class_name, pytorch_source
 from skipsearch.export._select import Recipe
 from skipsearch.nn import build_model
-from skipsearch.tasks import finite_or_none, load_task, seed_everything, train_topology
-from skipsearch.topology import Topology, write_graphml
+from skipsearch.tasks import check_run, check_task_size, finite_or_none, load_task, seed_everything, train_topology
+from skipsearch.topology import Topology, check_topology, write_graphml
 
 FORMATS = ("json", "graphml", "pytorch", "torchscript", "onnx", "weights", "bundle")
 TRAINED_FORMATS = ("weights", "bundle")
@@ -63,6 +63,8 @@ def export_topology(
         raise UserError(f"--format {fmt!r}: unknown format (known: {', '.join(FORMATS)})")
     if fmt in TRAINED_FORMATS and recipe is None:
         raise UserError(f"--format {fmt} trains the topology: give --task (or export a trial of a study)")
+    if fmt not in ("json", "graphml"):  # the others build (and maybe train) the model: check first
+        check_topology(topology)
     out = output if isinstance(output, OutputDir) else OutputDir(resolve_output(output))
     stem = slug(name or topology.name)
     if fmt == "bundle":
@@ -129,7 +131,10 @@ def write_model_files(
 
 def train_recipe(topology: Topology, recipe: Recipe) -> tuple[fx.GraphModule, dict[str, Any]]:
     """Trains ``topology`` with ``recipe`` exactly as a study trial does; returns model and metrics."""
+    config = recipe.train_config
+    check_task_size(recipe.task, recipe.task_options, epochs=config.epochs)
     data = load_task(recipe.task, seed=recipe.seed, **recipe.task_options)
+    check_run(topology, data, config)
     run = train_topology(topology, data, recipe.train_config, seed=recipe.seed)
     result, cost = run.result, run.cost
     if result.status == "diverged":

@@ -22,7 +22,16 @@ from skipsearch.tasks import (
     discover_tasks,
     load_task,
 )
-from skipsearch.topology import EDGE_KINDS, PRESETS, Topology, TopologyError, families, get_preset, load_topology
+from skipsearch.topology import (
+    EDGE_KINDS,
+    PRESETS,
+    Limits,
+    Topology,
+    TopologyError,
+    families,
+    get_preset,
+    load_topology,
+)
 
 CHOICE_ALIGNS = ("auto", "identity", "zero_pad", "project")
 
@@ -273,10 +282,17 @@ class ExecutionConfig(_Strict):
     """Reuse the metrics of a topology already evaluated in the study with the same seed."""
 
 
+MAX_STUDY_NAME = 200
+"""Longest study name: results rows and Optuna's tables store it in bounded columns on PostgreSQL."""
+
+MAX_SEED = 2**32 - 1
+"""numpy's seeds (the study's seed seeds numpy, torch and the sampler): 0 to 2**32 - 1."""
+
+
 class StudyConfig(_Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=MAX_STUDY_NAME)
     description: str = ""
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)
     task: TaskConfig
     backbone: BackboneConfig
     space: SpaceConfig
@@ -290,6 +306,8 @@ class StudyConfig(_Strict):
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
     hypervolume: HypervolumeConfig = Field(default_factory=HypervolumeConfig)
+    limits: Limits = Field(default_factory=Limits)
+    """Resource limits (see :mod:`skipsearch.search._limits`); not part of the study's identity."""
 
     @field_validator("task", mode="before")
     @classmethod
@@ -376,9 +394,12 @@ def parse_study_config(data: Any, source: str, base_dir: str | Path | None = Non
         raise UserError(f"{source}: backbone: {exc}") from None
     except UserError as exc:
         raise UserError(f"{source}: {exc}") from None
+    from skipsearch.search._limits import check_study_limits  # imports this module
+    from skipsearch.search._samplers import make_sampler
+
+    data = check_study_limits(config, backbone, source)
     if config.task.name in USER_DATA_TASKS:
-        _check_backbone_fits(backbone, config.task.load(config.seed), source)
-    from skipsearch.search._samplers import make_sampler  # imports this module
+        _check_backbone_fits(backbone, data, source)
 
     try:
         make_sampler(config)
@@ -465,6 +486,10 @@ def load_study_config(path: str | Path) -> StudyConfig:
         where = f" at line {mark.line + 1}" if mark is not None else ""
         problem = " ".join(str(getattr(exc, "problem", None) or exc).split())  # one line, whatever the error kind
         raise UserError(f"{path}: invalid YAML{where}: {problem}") from None
+    except RecursionError:  # PyYAML's composer recurses once per nesting level
+        raise UserError(f"{path}: invalid YAML: nested too deeply") from None
+    except ValueError as exc:  # an integer of thousands of digits (Python's int conversion limit)
+        raise UserError(f"{path}: invalid YAML: {exc}".split("; use sys.")[0]) from None
     return parse_study_config(data, str(path), path.parent)
 
 

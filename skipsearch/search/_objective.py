@@ -14,10 +14,12 @@ import optuna
 import torch
 from optuna.trial import FrozenTrial, TrialState
 
+from skipsearch.errors import UserError
 from skipsearch.nn import build_model, cpu_threads, model_cost, model_device, model_topology
 from skipsearch.results import METRICS
 from skipsearch.search._config import StudyConfig
 from skipsearch.search._early_stopping import FinishedTrial, ParetoEarlyStopper
+from skipsearch.search._limits import check_trial_topology
 from skipsearch.search._space import SearchSpace
 from skipsearch.search._storage import is_connection_error
 from skipsearch.tasks import (
@@ -25,6 +27,7 @@ from skipsearch.tasks import (
     TaskData,
     TrainResult,
     analysis_batch,
+    check_task_size,
     finite_or_none,
     flow_ratio,
     gradient_norms,
@@ -48,6 +51,8 @@ class Objective:
     def __init__(self, config: StudyConfig, space: SearchSpace, data: TaskData | None = None) -> None:
         self.config = config
         self.space = space
+        if data is None:
+            check_task_size(config.task.name, config.task.options, config.limits, epochs=config.train_config.epochs)
         self.data = data or load_task(config.task.name, seed=config.seed, **config.task.options)
         self.cost_names = [o.column for o in config.objectives if o.direction == "minimize" and o.column != "accuracy"]
         self.train_config = config.train_config
@@ -82,6 +87,11 @@ class Objective:
             trial.set_user_attr("reused_from", earlier.number)
             return self._values(earlier.user_attrs)
 
+        try:  # a topology the limits refuse fails its trial with the reason, before any allocation
+            check_trial_topology(self.config, topology, self.data)
+        except UserError as exc:
+            trial.set_user_attr("failure_reason", str(exc))
+            raise TrialFailed(str(exc)) from None
         seed_everything(self.config.seed)
         model = build_model(topology)
         costs = model_cost(model, topology.input_shape).to_dict()
@@ -109,7 +119,7 @@ class Objective:
         trial.set_user_attr("task", self.config.task.name)
         trial.set_user_attr("seed", self.config.seed)
         trial.set_user_attr("active_skips", active)
-        trial.set_user_attr("paths", float(metrics.paths))
+        trial.set_user_attr("paths", metrics.paths_float)
         trial.set_user_attr("longest_path", metrics.longest_path)
         trial.set_user_attr("shortest_path", metrics.shortest_path)
 

@@ -9,6 +9,7 @@ import optuna
 
 from skipsearch.errors import UserError
 from skipsearch.search._config import StudyConfig
+from skipsearch.search._options import check_sampler_options
 
 
 def make_sampler(config: StudyConfig, worker_index: int = 0) -> optuna.samplers.BaseSampler:
@@ -22,9 +23,10 @@ def make_sampler(config: StudyConfig, worker_index: int = 0) -> optuna.samplers.
         "gp": lambda **kw: optuna.samplers.GPSampler(seed=seed, **kw),
         "predictor": lambda **kw: _predictor_sampler(config, seed, **kw),
     }
+    check_sampler_options(config.sampler.name, options)
     try:
         return factories[config.sampler.name](**options)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise UserError(f"sampler.options: {exc}") from None
 
 

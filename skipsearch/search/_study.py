@@ -22,7 +22,7 @@ from optuna.trial import FrozenTrial, TrialState
 from skipsearch.errors import UserError
 from skipsearch.results import connect
 from skipsearch.search._artifacts import TopologyArtifacts, open_artifact_store
-from skipsearch.search._config import StudyConfig
+from skipsearch.search._config import MAX_STUDY_NAME, StudyConfig
 from skipsearch.search._hypervolume import ensure_reference_point
 from skipsearch.search._objective import Objective, evaluated
 from skipsearch.search._plots import DashboardPlots
@@ -51,7 +51,7 @@ def _comparable(config: dict[str, Any]) -> dict[str, Any]:
     """The part of a configuration that must not change when a study is resumed (the
     objectives among them, so the study's directions always match). The user's data counts by
     its fingerprint, not by where it lies: its absolute paths are left out."""
-    presentation = ("trials", "timeout", "description", "execution", "hypervolume")
+    presentation = ("trials", "timeout", "description", "execution", "hypervolume", "limits")
     kept = {k: v for k, v in config.items() if k not in presentation}
     task = kept.get("task")
     if isinstance(task, dict) and isinstance(task.get("options"), dict) and "fingerprint" in task["options"]:
@@ -74,6 +74,8 @@ def _changed_data(stored: dict[str, Any], current: dict[str, Any]) -> str | None
 def create_study(config: StudyConfig, storage_url: str, study_name: str | None = None) -> optuna.Study:
     """Creates the study, or resumes it when one of that name exists with the same settings."""
     name = study_name or config.name
+    if len(name) > MAX_STUDY_NAME:
+        raise UserError(f"--study: a study name has at most {MAX_STUDY_NAME} characters, got {len(name)}")
     ex = config.execution
     storage = open_storage(
         storage_url, heartbeat_interval=ex.heartbeat_interval, grace_period=ex.grace_period, max_retry=ex.max_retry

@@ -20,6 +20,7 @@ from skipsearch.tasks._gradients import (
     gradient_norms,
     hidden_blocks,
 )
+from skipsearch.tasks._limits import check_loaded, check_run, check_task_size, planned_size
 from skipsearch.tasks._metrics import evaluate, finite_or_none, mean_iou, regression_loss, task_loss
 from skipsearch.tasks._plugins import ENTRY_POINT_GROUP, import_function
 from skipsearch.tasks._registry import TASKS, USER_DATA_TASKS, TaskSpec, discover_tasks, load_task
@@ -51,6 +52,9 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "analysis_batch",
+    "check_loaded",
+    "check_run",
+    "check_task_size",
     "combined_fingerprint",
     "discover_tasks",
     "evaluate",
@@ -65,6 +69,7 @@ __all__ = [
     "load_task",
     "mean_iou",
     "observe_epochs",
+    "planned_size",
     "regression_loss",
     "reshape_for",
     "resolve_device",

@@ -3,7 +3,7 @@
 This is the bottom layer of skipsearch: it imports neither torch models nor databases.
 """
 
-from skipsearch.topology._cost import TopologyCost, topology_cost
+from skipsearch.topology._cost import TopologyCost, node_costs, topology_cost
 from skipsearch.topology._graph import (
     ADDITIVE_KINDS,
     ALIGNMENTS,
@@ -23,6 +23,15 @@ from skipsearch.topology._io import (
     save_topology,
     write_graphml,
 )
+from skipsearch.topology._limits import (
+    Footprint,
+    Limits,
+    check_data,
+    check_graph,
+    check_topology,
+    check_training,
+    footprint,
+)
 from skipsearch.topology._metrics import (
     GraphMetrics,
     graph_metrics,
@@ -40,7 +49,9 @@ __all__ = [
     "FORMAT_VERSION",
     "OPS",
     "PRESETS",
+    "Footprint",
     "GraphMetrics",
+    "Limits",
     "Node",
     "Shape",
     "SkipEdge",
@@ -48,10 +59,16 @@ __all__ = [
     "TopologyCost",
     "TopologyError",
     "canonical_form",
+    "check_data",
+    "check_graph",
+    "check_topology",
+    "check_training",
+    "footprint",
     "from_json",
     "get_preset",
     "graph_metrics",
     "load_topology",
+    "node_costs",
     "node_path_distributions",
     "path_length_distribution",
     "read_graphml",
