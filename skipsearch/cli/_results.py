@@ -193,9 +193,9 @@ def pareto(
 
     if plot is not None and plot.suffix.lower() not in (".png", ".html"):
         raise UserError(f"--plot {str(plot)!r}: the file must end in .png or .html")
+    given = _parse_floats(reference_point, "--reference-point") if reference_point else None  # flags first
     engine = connect(storage, existing=True)
     studies = _check_studies(engine, study)
-    given = _parse_floats(reference_point, "--reference-point") if reference_point else None
     setting = study_setting(storage, studies or [], objectives)
     ref, source = (given, "given") if given is not None else (setting.reference, "study")
     result = compute_pareto(engine, studies or [], setting.objectives, where or (), ref, source)

@@ -158,7 +158,14 @@ class Limits(BaseModel):
             )
 
 
-_UNIT_NAMES = {"params": "parameters", "macs": "MACs", "blocks": "nodes", "edges": "skip edges", "samples": "samples"}
+_UNIT_NAMES = {
+    "params": "parameters",
+    "macs": "MACs",
+    "blocks": "nodes",
+    "edges": "skip edges",
+    "samples": "samples",
+    "sample_epochs": "sample-epochs",
+}
 
 
 @dataclass(frozen=True)
