@@ -9,6 +9,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from skipsearch._names import MAX_STUDY_NAME, STUDY_NAME_PATTERN
 from skipsearch._objects import call_user, load_object
 from skipsearch.errors import UserError
 from skipsearch.tasks import (
@@ -282,15 +283,12 @@ class ExecutionConfig(_Strict):
     """Reuse the metrics of a topology already evaluated in the study with the same seed."""
 
 
-MAX_STUDY_NAME = 200
-"""Longest study name: results rows and Optuna's tables store it in bounded columns on PostgreSQL."""
-
 MAX_SEED = 2**32 - 1
 """numpy's seeds (the study's seed seeds numpy, torch and the sampler): 0 to 2**32 - 1."""
 
 
 class StudyConfig(_Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=MAX_STUDY_NAME)
+    name: str = Field(pattern=STUDY_NAME_PATTERN, max_length=MAX_STUDY_NAME)
     description: str = ""
     seed: int = Field(default=0, ge=0, le=MAX_SEED)
     task: TaskConfig

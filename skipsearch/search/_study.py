@@ -19,10 +19,11 @@ import optuna
 import sqlalchemy
 from optuna.trial import FrozenTrial, TrialState
 
+from skipsearch._names import check_new_study_name, check_study_lookup
 from skipsearch.errors import UserError
 from skipsearch.results import connect
 from skipsearch.search._artifacts import TopologyArtifacts, open_artifact_store
-from skipsearch.search._config import MAX_STUDY_NAME, StudyConfig
+from skipsearch.search._config import StudyConfig
 from skipsearch.search._hypervolume import ensure_reference_point
 from skipsearch.search._objective import Objective, evaluated
 from skipsearch.search._plots import DashboardPlots
@@ -74,8 +75,7 @@ def _changed_data(stored: dict[str, Any], current: dict[str, Any]) -> str | None
 def create_study(config: StudyConfig, storage_url: str, study_name: str | None = None) -> optuna.Study:
     """Creates the study, or resumes it when one of that name exists with the same settings."""
     name = study_name or config.name
-    if len(name) > MAX_STUDY_NAME:
-        raise UserError(f"--study: a study name has at most {MAX_STUDY_NAME} characters, got {len(name)}")
+    check_new_study_name(name, "--study" if study_name else "name")
     ex = config.execution
     storage = open_storage(
         storage_url, heartbeat_interval=ex.heartbeat_interval, grace_period=ex.grace_period, max_retry=ex.max_retry
@@ -115,6 +115,7 @@ def load_study(
     ``read_only`` (reports, analyses): the study as stored, without the sampler, pruner and heartbeat
     that running trials needs.
     """
+    check_study_lookup(study_name)
     probe = open_storage(storage_url, heartbeat_interval=None)
     try:
         study = optuna.load_study(study_name=study_name, storage=probe)
