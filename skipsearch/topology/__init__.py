@@ -4,16 +4,7 @@ This is the bottom layer of skipsearch: it imports neither torch models nor data
 """
 
 from skipsearch.topology._cost import TopologyCost, topology_cost
-from skipsearch.topology._graph import (
-    ADDITIVE_KINDS,
-    ALIGNMENTS,
-    DEFAULT_INIT,
-    EDGE_KINDS,
-    Node,
-    SkipEdge,
-    Topology,
-    TopologyError,
-)
+from skipsearch.topology._graph import Node, SkipEdge, Topology, TopologyError
 from skipsearch.topology._hash import canonical_form, topology_hash
 from skipsearch.topology._io import (
     FORMAT_VERSION,
@@ -23,6 +14,7 @@ from skipsearch.topology._io import (
     save_topology,
     write_graphml,
 )
+from skipsearch.topology._kinds import ALIGNMENTS, EDGE_KINDS, EdgeKind, edge_kind
 from skipsearch.topology._metrics import (
     GraphMetrics,
     graph_metrics,
@@ -33,13 +25,12 @@ from skipsearch.topology._ops import OPS, Shape
 from skipsearch.topology.presets import PRESETS, get_preset
 
 __all__ = [
-    "ADDITIVE_KINDS",
     "ALIGNMENTS",
-    "DEFAULT_INIT",
     "EDGE_KINDS",
     "FORMAT_VERSION",
     "OPS",
     "PRESETS",
+    "EdgeKind",
     "GraphMetrics",
     "Node",
     "Shape",
@@ -48,6 +39,7 @@ __all__ = [
     "TopologyCost",
     "TopologyError",
     "canonical_form",
+    "edge_kind",
     "from_json",
     "get_preset",
     "graph_metrics",

@@ -60,7 +60,7 @@ def graph_metrics(topology: Topology) -> GraphMetrics:
     dist = path_length_distribution(topology)
     paths = sum(dist.values())
     active = topology.active_skips
-    fan_in = Counter(e.dst for e in active if e.kind == "concat")
+    fan_in = Counter(e.dst for e in active if e.concatenated)
     return GraphMetrics(
         paths=paths,
         path_lengths=dict(sorted(dist.items())),
