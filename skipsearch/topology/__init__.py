@@ -4,16 +4,7 @@ This is the bottom layer of skipsearch: it imports neither torch models nor data
 """
 
 from skipsearch.topology._cost import TopologyCost, node_costs, topology_cost
-from skipsearch.topology._graph import (
-    ADDITIVE_KINDS,
-    ALIGNMENTS,
-    DEFAULT_INIT,
-    EDGE_KINDS,
-    Node,
-    SkipEdge,
-    Topology,
-    TopologyError,
-)
+from skipsearch.topology._graph import Node, SkipEdge, Topology, TopologyError
 from skipsearch.topology._hash import canonical_form, topology_hash
 from skipsearch.topology._io import (
     FORMAT_VERSION,
@@ -23,6 +14,7 @@ from skipsearch.topology._io import (
     save_topology,
     write_graphml,
 )
+from skipsearch.topology._kinds import ALIGNMENTS, EDGE_KINDS, EdgeKind, edge_kind
 from skipsearch.topology._limits import (
     Footprint,
     Limits,
@@ -42,13 +34,12 @@ from skipsearch.topology._ops import OPS, Shape
 from skipsearch.topology.presets import PRESETS, get_preset
 
 __all__ = [
-    "ADDITIVE_KINDS",
     "ALIGNMENTS",
-    "DEFAULT_INIT",
     "EDGE_KINDS",
     "FORMAT_VERSION",
     "OPS",
     "PRESETS",
+    "EdgeKind",
     "Footprint",
     "GraphMetrics",
     "Limits",
@@ -63,6 +54,7 @@ __all__ = [
     "check_graph",
     "check_topology",
     "check_training",
+    "edge_kind",
     "footprint",
     "from_json",
     "get_preset",

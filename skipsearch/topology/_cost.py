@@ -114,14 +114,11 @@ BLOCK_LAYERS: dict[str, Callable[[Shape, Shape, dict[str, Any]], list[Layer]]] =
 
 
 def skip_layers(edge: SkipEdge, src: Shape, dst: Shape) -> list[Layer]:
-    """Weight layers of an additive edge: its alignment and its gate or scalar."""
+    """Weight layers of an additive edge: its alignment and its gate (the kind's ``gate_cost``)."""
     layers = [_linear(src[0], dst[0], bias=False) if len(src) == 1 else _conv(src[0], dst[0], 1, dst), _norm(dst[0])]
     align = layers if edge.align == "project" else []
-    if edge.kind in ("scalar", "switch"):
-        return [*align, Layer(1)]
-    if edge.kind == "gated":
-        return [*align, _linear(dst[0], dst[0])]
-    return align
+    params, macs = edge.spec.gate_cost(dst)
+    return [*align, Layer(params, macs)] if params or macs else align
 
 
 def node_costs(topology: Topology) -> dict[str, TopologyCost]:

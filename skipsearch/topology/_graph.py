@@ -23,19 +23,8 @@ from functools import cached_property
 from typing import Any
 
 from skipsearch.errors import UserError
+from skipsearch.topology._kinds import ALIGNMENTS, EDGE_KINDS, EdgeKind, edge_kind
 from skipsearch.topology._ops import OPS, Shape, ShapeError
-
-EDGE_KINDS = ("off", "add", "concat", "gated", "scalar", "switch")
-"""Every skip-edge kind. ``off`` keeps a candidate edge in the graph without effect."""
-
-ADDITIVE_KINDS = ("add", "gated", "scalar", "switch")
-"""Kinds that add the (aligned, possibly scaled) source to the destination's output."""
-
-ALIGNMENTS = ("identity", "zero_pad", "project")
-"""How an additive edge matches the source's shape to the destination's."""
-
-DEFAULT_INIT = {"scalar": 1.0, "gated": 0.0, "switch": 3.0}
-"""Initial value of an edge's parameter: the scalar ``a``, the gate bias, the switch logit."""
 
 _ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -76,17 +65,31 @@ class SkipEdge:
     init: float | None = None
 
     @property
+    def spec(self) -> EdgeKind:
+        """The edge's kind, from :data:`~skipsearch.topology.EDGE_KINDS` (``KeyError`` if unknown)."""
+        return edge_kind(self.kind)
+
+    @property
     def active(self) -> bool:
-        return self.kind != "off"
+        spec = EDGE_KINDS.get(self.kind)
+        return spec.active if spec is not None else self.kind != "off"
 
     @property
     def additive(self) -> bool:
-        return self.kind in ADDITIVE_KINDS
+        spec = EDGE_KINDS.get(self.kind)
+        return spec is not None and spec.additive
+
+    @property
+    def concatenated(self) -> bool:
+        """Whether the source joins the destination's input (``concat``) rather than its output."""
+        spec = EDGE_KINDS.get(self.kind)
+        return spec is not None and spec.joins == "input"
 
     @property
     def label(self) -> str:
         """Kind, alignment and initial value in one string, e.g. ``add/zero_pad``."""
-        if self.kind in ("off", "concat"):
+        spec = EDGE_KINDS.get(self.kind)
+        if spec is None or not spec.alignments:
             return self.kind
         text = f"{self.kind}/{self.align}"
         return text if self.init is None else f"{text}@{self.init:g}"
@@ -172,7 +175,7 @@ class Topology:
     def input_sources(self, node_id: str) -> list[str]:
         """Nodes whose outputs are concatenated (in this order) into ``node_id``'s input."""
         j = self.index[node_id]
-        srcs = {self.nodes[j - 1].id} | {e.src for e in self.incoming(node_id) if e.kind == "concat"}
+        srcs = {self.nodes[j - 1].id} | {e.src for e in self.incoming(node_id) if e.concatenated}
         return sorted(srcs, key=self.index.__getitem__)
 
     @property
@@ -232,8 +235,8 @@ class Topology:
             if (edge.src, edge.dst) in pairs:
                 raise TopologyError(f"{where}: duplicate edge")
             pairs.add((edge.src, edge.dst))
-            if edge.kind == "concat" and src == dst - 1:
-                raise TopologyError(f"{where}: a concat from the backbone predecessor repeats its input")
+            if edge.concatenated and src == dst - 1:
+                raise TopologyError(f"{where}: a {edge.kind} from the backbone predecessor repeats its input")
 
     def _infer_shapes(self) -> dict[str, Shape]:
         shapes: dict[str, Shape] = {}
@@ -371,16 +374,17 @@ def _make_edge(data: dict[str, Any] | SkipEdge, position: int) -> SkipEdge:
     if not named:
         raise TopologyError(f"{where}: 'src' and 'dst' must be node ids, got {src!r} and {dst!r}")
     kind = data.get("kind", "add")
-    if kind not in EDGE_KINDS:
+    if not isinstance(kind, str) or kind not in EDGE_KINDS:
         raise TopologyError(f"{where}: unknown kind {kind!r} (known: {', '.join(EDGE_KINDS)})")
+    spec = EDGE_KINDS[kind]
     align = data.get("align", "identity")
     if align not in ALIGNMENTS:
         raise TopologyError(f"{where}: unknown alignment {align!r} (known: {', '.join(ALIGNMENTS)})")
-    if kind in ("concat", "off") and align != "identity":
+    if align != "identity" and align not in spec.alignments:
         raise TopologyError(f"{where}: kind {kind!r} takes no alignment")
-    init = data.get("init", DEFAULT_INIT.get(kind))
+    init = data.get("init", spec.default_init)
     if init is not None:
-        if kind not in DEFAULT_INIT:
+        if spec.default_init is None:
             raise TopologyError(f"{where}: kind {kind!r} takes no 'init'")
         value = _finite(init)
         if value is None:

@@ -93,7 +93,7 @@ def graph_metrics(topology: Topology) -> GraphMetrics:
     and :data:`DISTRIBUTION_CELLS` for what is exact)."""
     walk = _PathWalk(topology)
     active = topology.active_skips
-    fan_in = Counter(e.dst for e in active if e.kind == "concat")
+    fan_in = Counter(e.dst for e in active if e.concatenated)
     last = topology.nodes[-1].id
     exact = walk.counts is not None
     paths = walk.counts[last] if walk.counts is not None else _from_log2(walk.log2[last])

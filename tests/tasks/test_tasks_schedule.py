@@ -42,6 +42,13 @@ def test_cosine_anneals_per_batch_to_zero(monkeypatch: pytest.MonkeyPatch) -> No
     assert rates == pytest.approx(expected, rel=1e-9, abs=1e-12)
 
 
+def test_the_default_schedule_is_cosine(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert TrainConfig().schedule == "cosine"
+    default = TrainConfig(epochs=BASE.epochs, batch_size=BASE.batch_size, lr=BASE.lr, threads=1)
+    rates = _rates(monkeypatch, default)
+    assert rates == pytest.approx([0.01 * (1 + math.cos(math.pi * i / 16)) / 2 for i in range(16)], rel=1e-9)
+
+
 def test_step_divides_by_ten_at_half_and_three_quarters(monkeypatch: pytest.MonkeyPatch) -> None:
     rates = _rates(monkeypatch, BASE.updated(schedule="step"))
     per_epoch = [rates[i * 4] for i in range(4)]  # epochs 1..4; milestones after epochs 2 and 3
