@@ -41,7 +41,10 @@ def train(
     from skipsearch.tasks import TASKS, check_run, check_task_size, load_task
 
     topo = load_topology(topology)
-    check_graph(topo)
+    try:
+        check_graph(topo)
+    except UserError as exc:
+        raise UserError(f"{topology}: {exc}") from None
     if task not in TASKS:
         raise UserError(f"unknown task {task!r} (known: {', '.join(TASKS)})")
     try:
