@@ -268,6 +268,12 @@ def test_seeds_names_and_sampler_options_are_checked_where_they_enter(tmp_path: 
         ({"sampler": {"name": "nsga2", "options": {"crossover_prob": float("nan")}}}, "must be a finite number"),
         ({"sampler": {"name": "gp", "options": {"gamma": 0.1}}}, "sampler 'gp' takes no option 'gamma'"),
         ({"task": {"name": "teacher", "options": {"data_seed": -5}}}, "task 'teacher': bad option"),
+        ({"early_stopping": {"margin": float("inf")}}, "early_stopping.margin: Input should be a finite number"),
+        (
+            {"hypervolume": {"reference_point": {"accuracy": float("nan")}}},
+            "reference_point.accuracy: Input should be a finite",
+        ),
+        ({"training": {"lr": float("inf")}}, "training.lr: Input should be a finite number"),
     ]:
         with pytest.raises(UserError, match=re.escape(fragment)):
             parse_study_config({**SHORT, "name": "v", **change}, "v.yaml")
@@ -319,6 +325,11 @@ def test_command_line_values_are_bounded(tmp_path: Path) -> None:
     for seed in ("-1", str(2**32)):
         code, _, err = invoke(["train", "mlp-deep", "--task", "mnist1d", "--seed", seed])
         _one_line(code, err, "--seed")
+    for option, value in [("--lr", "inf"), ("--lr", "nan")]:
+        code, _, err = invoke(["train", "mlp-deep", "--task", "teacher", option, value])
+        _one_line(code, err, option, "finite")
+    code, _, err = invoke(["run", "any.yaml", "--timeout", "inf"])
+    _one_line(code, err, "--timeout", "finite")
     code, _, err = invoke(["train", "mlp-deep", "--task", "mnist1d", "--epochs", str(10**12)])
     _one_line(code, err, "epochs x", "exceeds the limit", "sample_epochs")
 
