@@ -370,3 +370,26 @@ def test_a_bad_task_option_stores_nothing_and_the_corrected_file_then_runs(tmp_p
     code, out, err = invoke(["migrate", "--study-file", str(path), "--storage", url])
     assert code == 0, err
     assert "study 'fixme' ready" in out
+
+
+def test_path_gradients_refuse_a_distribution_too_large_to_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from skipsearch.analysis import path_gradients
+    from skipsearch.nn import build_model
+    from skipsearch.topology import _metrics
+
+    model = build_model(_chain(6))
+    x, y = torch.randn(4, 4), torch.tensor([0, 1, 0, 1])
+    assert path_gradients(model, x, y, samples=1).topology == "chain6"
+    monkeypatch.setattr(_metrics, "DISTRIBUTION_CELLS", 10)
+    with pytest.raises(UserError, match="too many paths of too many lengths"):
+        path_gradients(model, x, y, samples=1)
+
+
+def test_limits_take_amounts_as_text() -> None:
+    limits = Limits.model_validate({"params": "5e8", "memory": "16GB", "samples": 2.5e6, "edges": 0})
+    assert (limits.params, limits.memory, limits.samples, limits.edges) == (5 * 10**8, 16 * 10**9, 2_500_000, 0)
+    for bad in ({"params": "x"}, {"params": True}, {"memory": float("nan")}, {"params": 10**19}, {"blocks": 1}):
+        with pytest.raises(ValueError, match=str(next(iter(bad)))):
+            Limits.model_validate(bad)
