@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from skipsearch.cli._common import DEFAULT_STORAGE, StorageOption, connect
+from skipsearch.cli._common import DEFAULT_STORAGE, StorageOption, connect, finite
 from skipsearch.errors import UserError
 
 StudiesOption = Annotated[list[str], typer.Option("--study", help="Study whose completed trials to use (repeatable).")]
@@ -26,7 +26,9 @@ def train(
     study: StudiesOption,
     storage: StorageOption = DEFAULT_STORAGE,
     out: Annotated[Path, typer.Option(help="Where to save the fitted predictor.")] = Path("predictor.pt"),
-    holdout: Annotated[float, typer.Option(min=0.0, max=0.9, help="Fraction of topologies held out.")] = 0.5,
+    holdout: Annotated[
+        float, typer.Option(min=0.0, max=0.9, callback=finite, help="Fraction of topologies held out.")
+    ] = 0.5,
     seed: Annotated[int, typer.Option(help="Seed of the split and the initialisation.")] = 0,
     epochs: Annotated[int, typer.Option(min=1, help="Training epochs of the predictor.")] = 250,
     members: Annotated[int, typer.Option(min=1, help="Ensemble members.")] = 4,

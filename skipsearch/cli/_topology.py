@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from skipsearch.errors import UserError
 from skipsearch.topology import (
     PRESETS,
     Topology,
@@ -49,9 +50,12 @@ def describe(
     and memory) are checked first: see SKIPSEARCH_LIMIT_* in docs/reliability.md.
     """
     topo = load_topology(topology)
-    check_graph(topo)
-    if latency:
-        check_topology(topo)
+    try:
+        check_graph(topo)
+        if latency:
+            check_topology(topo)
+    except UserError as exc:
+        raise UserError(f"{topology}: {exc}") from None
     info = describe_topology(topo, latency=latency)
     if as_json:
         print(json.dumps(info, indent=2))

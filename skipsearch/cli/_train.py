@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from skipsearch.cli._common import finite
 from skipsearch.cli._progress import training_progress
 from skipsearch.errors import UserError
 from skipsearch.topology import check_graph, load_topology
@@ -28,7 +29,7 @@ def train(
     seed: Annotated[
         int, typer.Option(min=0, max=MAX_SEED, help="Seed of the initial weights, batch order and validation split.")
     ] = 0,
-    lr: Annotated[float | None, typer.Option(help="Learning rate (default: the task's).")] = None,
+    lr: Annotated[float | None, typer.Option(callback=finite, help="Learning rate (default: the task's).")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Batch size (default: the task's).")] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch (default: the task's).")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda (default: auto).")] = None,
@@ -41,7 +42,10 @@ def train(
     from skipsearch.tasks import TASKS, check_run, check_task_size, load_task
 
     topo = load_topology(topology)
-    check_graph(topo)
+    try:
+        check_graph(topo)
+    except UserError as exc:
+        raise UserError(f"{topology}: {exc}") from None
     if task not in TASKS:
         raise UserError(f"unknown task {task!r} (known: {', '.join(TASKS)})")
     try:

@@ -38,7 +38,8 @@ CHOICE_ALIGNS = ("auto", "identity", "zero_pad", "project")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # No NaN or infinity in a study file: a NaN margin or reference value passes every bound.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class TaskConfig(_Strict):

@@ -117,21 +117,22 @@ class Limits(BaseModel):
     params: int | None = Field(default=None, ge=1, le=MAX_LIMIT)
     macs: int | None = Field(default=None, ge=1, le=MAX_LIMIT)
     memory: int | None = Field(default=None, ge=1, le=MAX_LIMIT)
-    """Bytes; the file may write ``8GB``, ``512MiB``."""
+    """Bytes; the file may write ``8GB``, ``512MiB`` (and any limit ``5e8``)."""
     blocks: int | None = Field(default=None, ge=2, le=MAX_LIMIT)
     edges: int | None = Field(default=None, ge=0, le=MAX_LIMIT)
     samples: int | None = Field(default=None, ge=1, le=MAX_LIMIT)
     sample_epochs: int | None = Field(default=None, ge=1, le=MAX_LIMIT)
 
-    @field_validator("memory", mode="before")
+    @field_validator("*", mode="before")
     @classmethod
-    def _sized(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            try:
-                return parse_amount(value, "memory")
-            except UserError as exc:
-                raise ValueError(str(exc).removeprefix("memory: ")) from None
-        return value
+    def _amount(cls, value: Any) -> Any:
+        """``8GB``, ``5e8`` (YAML reads it as text) or ``2.5e9`` become integers; ``None`` stays."""
+        if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+            return value
+        try:
+            return parse_amount(value, "limit")
+        except UserError as exc:
+            raise ValueError(str(exc).removeprefix("limit: ")) from None
 
     def value(self, key: str) -> tuple[int, str]:
         """The limit ``key`` in force and how to raise it (the study file's key or the variable)."""

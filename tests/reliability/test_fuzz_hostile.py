@@ -166,7 +166,7 @@ _STUDY = {**SHORT, "name": "hostile", "limits": {"params": 100_000, "macs": 10**
 
 
 @FUZZ
-@given(doc=st.one_of(_hostile_mutation(_STUDY), _deep_text, _long_number))
+@given(doc=st.one_of(st.just(_STUDY), _hostile_mutation(_STUDY), _deep_text, _long_number))
 def test_hostile_study_files(store: tuple[Path, str], doc: Any) -> None:
     folder, url = store
     path = folder / "hostile.yaml"
@@ -199,6 +199,7 @@ def _chain_text(blocks: int, span: int) -> str:
 @FUZZ
 @given(
     doc=st.one_of(
+        st.just(_TOPOLOGY),
         _hostile_mutation(_TOPOLOGY),
         st.builds(_chain_text, st.integers(1, 3000), st.integers(2, 4)),
         _deep_text.map(lambda text: text[3:]),

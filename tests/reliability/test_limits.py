@@ -268,6 +268,12 @@ def test_seeds_names_and_sampler_options_are_checked_where_they_enter(tmp_path: 
         ({"sampler": {"name": "nsga2", "options": {"crossover_prob": float("nan")}}}, "must be a finite number"),
         ({"sampler": {"name": "gp", "options": {"gamma": 0.1}}}, "sampler 'gp' takes no option 'gamma'"),
         ({"task": {"name": "teacher", "options": {"data_seed": -5}}}, "task 'teacher': bad option"),
+        ({"early_stopping": {"margin": float("inf")}}, "early_stopping.margin: Input should be a finite number"),
+        (
+            {"hypervolume": {"reference_point": {"accuracy": float("nan")}}},
+            "reference_point.accuracy: Input should be a finite",
+        ),
+        ({"training": {"lr": float("inf")}}, "training.lr: Input should be a finite number"),
     ]:
         with pytest.raises(UserError, match=re.escape(fragment)):
             parse_study_config({**SHORT, "name": "v", **change}, "v.yaml")
@@ -319,6 +325,11 @@ def test_command_line_values_are_bounded(tmp_path: Path) -> None:
     for seed in ("-1", str(2**32)):
         code, _, err = invoke(["train", "mlp-deep", "--task", "mnist1d", "--seed", seed])
         _one_line(code, err, "--seed")
+    for option, value in [("--lr", "inf"), ("--lr", "nan")]:
+        code, _, err = invoke(["train", "mlp-deep", "--task", "teacher", option, value])
+        _one_line(code, err, option, "finite")
+    code, _, err = invoke(["run", "any.yaml", "--timeout", "inf"])
+    _one_line(code, err, "--timeout", "finite")
     code, _, err = invoke(["train", "mlp-deep", "--task", "mnist1d", "--epochs", str(10**12)])
     _one_line(code, err, "epochs x", "exceeds the limit", "sample_epochs")
 
@@ -359,3 +370,26 @@ def test_a_bad_task_option_stores_nothing_and_the_corrected_file_then_runs(tmp_p
     code, out, err = invoke(["migrate", "--study-file", str(path), "--storage", url])
     assert code == 0, err
     assert "study 'fixme' ready" in out
+
+
+def test_path_gradients_refuse_a_distribution_too_large_to_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from skipsearch.analysis import path_gradients
+    from skipsearch.nn import build_model
+    from skipsearch.topology import _metrics
+
+    model = build_model(_chain(6))
+    x, y = torch.randn(4, 4), torch.tensor([0, 1, 0, 1])
+    assert path_gradients(model, x, y, samples=1).topology == "chain6"
+    monkeypatch.setattr(_metrics, "DISTRIBUTION_CELLS", 10)
+    with pytest.raises(UserError, match="too many paths of too many lengths"):
+        path_gradients(model, x, y, samples=1)
+
+
+def test_limits_take_amounts_as_text() -> None:
+    limits = Limits.model_validate({"params": "5e8", "memory": "16GB", "samples": 2.5e6, "edges": 0})
+    assert (limits.params, limits.memory, limits.samples, limits.edges) == (5 * 10**8, 16 * 10**9, 2_500_000, 0)
+    for bad in ({"params": "x"}, {"params": True}, {"memory": float("nan")}, {"params": 10**19}, {"blocks": 1}):
+        with pytest.raises(ValueError, match=str(next(iter(bad)))):
+            Limits.model_validate(bad)
