@@ -15,7 +15,7 @@ DEFAULT_STORAGE = "sqlite:///skipsearch.db"
 
 def _normalise_storage(url: str) -> str:
     """``postgres://`` and ``postgresql://`` URLs use the psycopg driver skipsearch installs."""
-    from skipsearch.results import normalise_url
+    from skipsearch.db import normalise_url
 
     return normalise_url(url)
 

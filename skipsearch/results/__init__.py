@@ -4,6 +4,7 @@
 ``evaluations`` and ``pareto`` read them back. The schema is documented in docs/results-schema.md.
 """
 
+from skipsearch.db import normalise_url
 from skipsearch.results._labels import format_number, metric_label, objective_label
 from skipsearch.results._models import VERSION_TABLE, EdgeRow, EvaluationRow, TopologyRow
 from skipsearch.results._pareto import (
@@ -36,7 +37,6 @@ from skipsearch.results._schema import (
     connect,
     ensure_schema,
     head_revision,
-    normalise_url,
     require_existing_file,
     schema_revision,
 )

@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
+from skipsearch.db import sqlite_writer
 from skipsearch.results._models import EdgeRow, EvaluationRow, TopologyRow
-from skipsearch.results._schema import sqlite_writer
 from skipsearch.topology import Topology, graph_metrics
 
 STATES = ("COMPLETE", "PRUNED", "FAIL")

@@ -19,6 +19,7 @@ import optuna
 import sqlalchemy
 from optuna.trial import FrozenTrial, TrialState
 
+from skipsearch.db import backoff, connection_error_text, is_connection_error, retrying
 from skipsearch.errors import UserError
 from skipsearch.results import connect
 from skipsearch.search._artifacts import TopologyArtifacts, open_artifact_store
@@ -29,14 +30,7 @@ from skipsearch.search._plots import DashboardPlots
 from skipsearch.search._record import recording_callback, sync_results
 from skipsearch.search._samplers import make_pruner, make_sampler
 from skipsearch.search._space import SearchSpace
-from skipsearch.search._storage import (
-    backoff,
-    connection_error_text,
-    heartbeat_timing,
-    is_connection_error,
-    open_storage,
-    retrying,
-)
+from skipsearch.search._storage import heartbeat_timing, open_storage
 from skipsearch.search._worker import Shutdown, TrackedObjective
 
 CONFIG_ATTR = "skipsearch_config"
