@@ -187,7 +187,7 @@ def read_manifest(bundle: str | Path) -> tuple[Path, dict[str, Any], Topology]:
     folder = Path(bundle)
     path = folder / MANIFEST
     if not path.exists():
-        raise UserError(f"{bundle}: not a bundle (no {MANIFEST}); make one with skipsearch export --format bundle")
+        raise UserError(f"{bundle}: not a bundle (no {MANIFEST}); export a trial in the bundle format to make one")
     if path.is_symlink() or not path.is_file():
         raise UserError(f"{path}: not a plain file")
     manifest = _parse_manifest(path)

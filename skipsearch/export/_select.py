@@ -22,7 +22,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from skipsearch.errors import UserError
+from skipsearch.errors import FieldError, UserError
 from skipsearch.results import DEFAULT_OBJECTIVES, TopologyRow, connect, evaluations, pareto, study_names
 from skipsearch.results._query import frame_records
 from skipsearch.search import CONFIG_ATTR, StudyConfig
@@ -101,12 +101,12 @@ def select_trial(
     number). The objectives are the study's own, or accuracy:max,macs:min for results without one.
     """
     if sum((rank is not None, knee, trial is not None, hash is not None)) != 1:
-        raise UserError("choose the trial with exactly one of --rank K, --pick knee, --trial N or --hash H")
+        raise FieldError("rank", None, "choose the trial with exactly one of rank, knee, trial or hash")
     engine = _open(storage)
     known = study_names(engine)
     if study not in known:
-        raise UserError(
-            f"--study: no evaluations for study {study!r} (studies with results: {', '.join(known) or 'none'})"
+        raise FieldError(
+            "study", None, f"no evaluations for study {study!r} (studies with results: {', '.join(known) or 'none'})"
         )
     config = _study_config(engine, study)
     if trial is not None:
@@ -179,9 +179,10 @@ def _by_trial(engine: Engine, study: str, number: int) -> pd.Series:
     rows = evaluations(engine, [study], [f"trial_number={number}"])
     if rows.empty:
         numbers = evaluations(engine, [study])["trial_number"]
-        raise UserError(
-            f"--trial {number}: study {study!r} has no evaluated trial {number} "
-            f"(trials {int(numbers.min())}..{int(numbers.max())})"
+        raise FieldError(
+            "trial",
+            str(number),
+            f"study {study!r} has no evaluated trial {number} (trials {int(numbers.min())}..{int(numbers.max())})",
         )
     return rows.iloc[0]
 
@@ -189,13 +190,13 @@ def _by_trial(engine: Engine, study: str, number: int) -> pd.Series:
 def _by_hash(engine: Engine, study: str, prefix: str) -> pd.Series:
     text = prefix.strip().lower()
     if len(text) < 4 or any(c not in "0123456789abcdef" for c in text):
-        raise UserError(f"--hash {prefix!r}: give a topology hash (16 hex digits) or a prefix of at least 4")
+        raise FieldError("hash", repr(prefix), "give a topology hash (16 hex digits) or a prefix of at least 4")
     rows = evaluations(engine, [study])
     rows = rows[rows["hash"].str.startswith(text)]
     if rows.empty:
-        raise UserError(f"--hash {prefix!r}: no trial of study {study!r} evaluated such a topology")
+        raise FieldError("hash", repr(prefix), f"no trial of study {study!r} evaluated such a topology")
     if rows["hash"].nunique() > 1:
-        raise UserError(f"--hash {prefix!r}: matches {rows['hash'].nunique()} topologies; give more digits")
+        raise FieldError("hash", repr(prefix), f"matches {rows['hash'].nunique()} topologies; give more digits")
     complete = rows[rows["state"] == "COMPLETE"]
     return (complete if not complete.empty else rows).sort_values("trial_number").iloc[0]
 
@@ -209,8 +210,8 @@ def _on_front(
         values = front[[c for c, _ in objectives]].to_numpy(dtype=float)
         return front.iloc[knee_index(values, [d for _, d in objectives])], "knee"
     if not 1 <= rank <= len(front):
-        raise UserError(
-            f"--rank {rank}: the Pareto front of study {study!r} has {len(front)} member(s) (1..{len(front)})"
+        raise FieldError(
+            "rank", str(rank), f"the Pareto front of study {study!r} has {len(front)} member(s) (1..{len(front)})"
         )
     return front.iloc[rank - 1], f"rank {rank}"
 

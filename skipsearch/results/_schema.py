@@ -27,7 +27,7 @@ from skipsearch.db import (
     parse_url,
     safe_url,
 )
-from skipsearch.errors import UserError
+from skipsearch.errors import FieldError, UserError
 from skipsearch.results._models import VERSION_TABLE
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -73,7 +73,9 @@ def require_existing_file(url: str) -> None:
         return
     database = parsed.database if parsed.get_backend_name() == "sqlite" else None
     if database and database != ":memory:" and not Path(database).exists():
-        raise UserError(f"--storage: no results database at {database!r} (give --storage or SKIPSEARCH_STORAGE)")
+        raise FieldError(
+            "storage", None, f"no results database at {database!r} (give the storage URL, or set SKIPSEARCH_STORAGE)"
+        )
 
 
 def ensure_schema(engine: Engine) -> None:

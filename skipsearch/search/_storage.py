@@ -25,7 +25,7 @@ from skipsearch.db import (
     retrying,
     safe_url,
 )
-from skipsearch.errors import UserError
+from skipsearch.errors import FieldError
 
 _logger = logging.getLogger("skipsearch.storage")
 
@@ -49,19 +49,23 @@ def check_url(url: str) -> sqlalchemy.URL:
         parsed = parse_url(url)
         parsed.get_dialect()
     except DatabaseURLError as exc:
-        raise UserError(f"--storage: {exc}") from None
+        raise FieldError("storage", None, f"{exc}") from None
     except NoSuchModuleError:  # a subclass of ArgumentError: check it first
-        raise UserError(f"--storage: unknown database kind {url.split(':', 1)[0]!r} in {safe_url(url)}") from None
+        raise FieldError(
+            "storage", None, f"unknown database kind {url.split(':', 1)[0]!r} in {safe_url(url)}"
+        ) from None
     except ArgumentError:
-        raise UserError(f"--storage: not a database URL: {safe_url(url)} (e.g. sqlite:///skipsearch.db)") from None
+        raise FieldError(
+            "storage", None, f"not a database URL: {safe_url(url)} (e.g. sqlite:///skipsearch.db)"
+        ) from None
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         folder = Path(parsed.database).expanduser().resolve().parent
         if not folder.is_dir():
-            raise UserError(f"--storage: folder {folder.name!r} of {safe_url(url)} does not exist")
+            raise FieldError("storage", None, f"folder {folder.name!r} of {safe_url(url)} does not exist")
         try:
             enable_wal(parsed.database)
         except DatabaseURLError as exc:
-            raise UserError(f"--storage: {exc}") from None
+            raise FieldError("storage", None, f"{exc}") from None
     return parsed
 
 
@@ -163,4 +167,4 @@ def open_storage(
     except Exception as exc:
         if not isinstance(exc, sqlalchemy.exc.DBAPIError) and not is_connection_error(exc):
             raise
-        raise UserError(f"--storage: cannot connect to {safe_url(url)}: {connection_error_text(exc)}") from None
+        raise FieldError("storage", None, f"cannot connect to {safe_url(url)}: {connection_error_text(exc)}") from None

@@ -8,6 +8,7 @@ import yaml
 from optuna.trial import TrialState
 from study_helpers import run_study, tiny_study
 
+from skipsearch.cli._study import worker_command
 from skipsearch.search import create_study, load_study, parse_study_config, run_local_workers
 from skipsearch.topology import Topology
 
@@ -85,7 +86,7 @@ def test_diverging_trials_fail_with_reason_and_the_study_goes_on(tmp_path: Path)
 def _two_workers(url: str) -> None:
     config = parse_study_config({**TINY, "trials": 12, "training": {"epochs": 1}}, "tiny.yaml")
     study = create_study(config, url, "two-workers")
-    assert run_local_workers(url, study.study_name, 2) == 0
+    assert run_local_workers(url, study.study_name, 2, worker_command(study.study_name)) == 0
     study, _ = load_study(url, "two-workers")
     trials = study.get_trials(deepcopy=False)
     numbers = [t.number for t in trials]
