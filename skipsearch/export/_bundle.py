@@ -34,7 +34,7 @@ from skipsearch.export._export import ExportResult, example_input, train_recipe,
 from skipsearch.export._onnx import ATOL
 from skipsearch.export._paths import OutputDir
 from skipsearch.export._pytorch import load_source, pytorch_class_name, pytorch_source
-from skipsearch.export._select import Recipe
+from skipsearch.tasks import Recipe
 from skipsearch.topology import Topology, write_graphml
 
 BUNDLE_FORMAT = "skipsearch-bundle/1"

@@ -20,9 +20,8 @@ from skipsearch.errors import FieldError, UserError
 from skipsearch.export._onnx import write_onnx, write_torchscript
 from skipsearch.export._paths import OutputDir, resolve_output, slug
 from skipsearch.export._pytorch import check_source, pytorch_class_name, pytorch_source
-from skipsearch.export._select import Recipe
 from skipsearch.nn import build_model
-from skipsearch.tasks import finite_or_none, load_task, seed_everything, train_topology
+from skipsearch.tasks import Recipe, finite_or_none, load_task, seed_everything, train_topology
 from skipsearch.topology import Topology, write_graphml
 
 FORMATS = ("json", "graphml", "pytorch", "torchscript", "onnx", "weights", "bundle")

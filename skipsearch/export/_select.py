@@ -12,57 +12,32 @@ front's order), and a front of one or two members yields its first.
 from __future__ import annotations
 
 import json
-import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import optuna
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from skipsearch.errors import FieldError, UserError
-from skipsearch.results import DEFAULT_OBJECTIVES, TopologyRow, connect, evaluations, pareto, study_names
+from skipsearch.results import (
+    DEFAULT_OBJECTIVES,
+    TopologyRow,
+    config_objectives,
+    connect,
+    evaluations,
+    pareto,
+    study_config,
+    study_names,
+)
 from skipsearch.results._query import frame_records
-from skipsearch.search import CONFIG_ATTR, StudyConfig
-from skipsearch.tasks import TASKS, TrainConfig
+from skipsearch.tasks import Recipe
 from skipsearch.topology import Topology
 
 METRIC_COLUMNS: tuple[str, ...] = ("accuracy", "test_accuracy", "loss", "params", "macs", "flops", "latency_ms")
 METRIC_COLUMNS += ("train_seconds", "epochs")
 """Columns of a trial's row copied into :attr:`SelectedTrial.metrics`."""
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """How a topology is trained: the task (and its options), the training settings and the seed."""
-
-    task: str
-    train_config: TrainConfig
-    seed: int = 0
-    task_options: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def for_task(cls, task: str, seed: int = 0, **changes: Any) -> Recipe:
-        """The task's default settings (``changes`` override them, ``None`` values ignored)."""
-        if task not in TASKS:
-            raise UserError(f"unknown task {task!r} (known: {', '.join(TASKS)})")
-        return cls(task, TASKS[task].default_config.updated(**changes), seed)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "task": self.task,
-            "task_options": self.task_options,
-            "seed": self.seed,
-            "train_config": self.train_config.model_dump(mode="json"),
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Recipe:
-        return cls(
-            data["task"], TrainConfig.model_validate(data["train_config"]), int(data["seed"]), data["task_options"]
-        )
 
 
 @dataclass(frozen=True)
@@ -108,7 +83,7 @@ def select_trial(
         raise FieldError(
             "study", None, f"no evaluations for study {study!r} (studies with results: {', '.join(known) or 'none'})"
         )
-    config = _study_config(engine, study)
+    config = study_config(engine, study)
     if trial is not None:
         row, selector = _by_trial(engine, study, trial), f"trial {trial}"
     elif hash is not None:
@@ -127,11 +102,12 @@ def select_trial(
     )
 
 
-def objectives_of(config: StudyConfig | None) -> list[tuple[str, str]]:
-    """A study's objectives as ``(column, min|max)``; the default pair for results without a study."""
+def objectives_of(config: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """A study's objectives (from its stored configuration) as ``(column, min|max)``; the default
+    pair for results without a study."""
     if config is None:
         return list(DEFAULT_OBJECTIVES)
-    return config.objective_pairs
+    return config_objectives(config)
 
 
 def knee_index(values: np.ndarray, directions: list[str]) -> int:
@@ -152,27 +128,6 @@ def _open(storage: str | Engine) -> Engine:
     if isinstance(storage, Engine):
         return storage
     return connect(storage, existing=True)
-
-
-def _study_config(engine: Engine, study: str) -> StudyConfig | None:
-    """The configuration the study was created with; ``None`` when Optuna has no such study.
-
-    Read through a plain storage (no heartbeat: this process runs no trial), and only where Optuna's
-    tables exist: a database of results alone stays as it is.
-    """
-    if not sa.inspect(engine).has_table("studies"):
-        return None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        # The results engine's URL: its driver is the one connect() chose (psycopg 3 for postgresql://).
-        storage = optuna.storages.RDBStorage(engine.url.render_as_string(hide_password=False))
-    try:
-        stored = storage.get_study_user_attrs(storage.get_study_id_from_name(study)).get(CONFIG_ATTR)
-    except KeyError:
-        return None
-    finally:
-        storage.engine.dispose()
-    return StudyConfig.model_validate(stored) if stored is not None else None
 
 
 def _by_trial(engine: Engine, study: str, number: int) -> pd.Series:
@@ -222,13 +177,11 @@ def _topology(engine: Engine, topology_hash: str) -> Topology:
     return Topology.from_json(text, source=f"topology {topology_hash}")
 
 
-def _recipe(config: StudyConfig | None, row: pd.Series) -> Recipe | None:
+def _recipe(config: dict[str, Any] | None, row: pd.Series) -> Recipe | None:
     """The study's training settings, with the trial's own seed and task (what the trial ran)."""
     if config is None:
         return None
-    return Recipe(
-        str(row["task"]) or config.task.name, config.train_config, int(row["seed"]), dict(config.task.options)
-    )
+    return Recipe.from_study_config(config, seed=int(row["seed"]), task=str(row["task"]) or None)
 
 
 def describe(selected: SelectedTrial) -> dict[str, Any]:

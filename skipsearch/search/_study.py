@@ -20,7 +20,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from skipsearch.db import backoff, connection_error_text, is_connection_error, retrying
 from skipsearch.errors import FieldError, UserError
-from skipsearch.results import connect
+from skipsearch.results import connect, save_study_config, study_config
 from skipsearch.search._artifacts import TopologyArtifacts, open_artifact_store
 from skipsearch.search._config import StudyConfig
 from skipsearch.search._hypervolume import ensure_reference_point
@@ -71,7 +71,7 @@ def create_study(config: StudyConfig, storage_url: str, study_name: str | None =
     storage = open_storage(
         storage_url, heartbeat_interval=ex.heartbeat_interval, grace_period=ex.grace_period, max_retry=ex.max_retry
     )
-    connect(storage_url)  # sets up the results tables before any worker races to
+    engine = connect(storage_url)  # sets up the results tables before any worker races to
     study = optuna.create_study(
         storage=storage,
         study_name=name,
@@ -85,6 +85,7 @@ def create_study(config: StudyConfig, storage_url: str, study_name: str | None =
     if stored is None:
         study.set_user_attr(CONFIG_ATTR, current)
         study.set_metric_names([o.name for o in config.objectives])
+        save_study_config(engine, name, current)
     elif (changed := _changed_data(stored, current)) is not None:
         raise FieldError("study", repr(name), changed)
     elif _comparable(stored) != _comparable(current):
@@ -96,6 +97,9 @@ def create_study(config: StudyConfig, storage_url: str, study_name: str | None =
         )
     elif stored != current:  # a new trial target, timeout or execution settings: workers follow them
         study.set_user_attr(CONFIG_ATTR, current)
+        save_study_config(engine, name, current)
+    elif study_config(engine, name) is None:  # a study made before its results kept configurations
+        save_study_config(engine, name, current)
     ensure_reference_point(study, config)
     return study
 
