@@ -35,7 +35,7 @@ from skipsearch.analysis._edges import (
 )
 from skipsearch.analysis._gradients import GradientFlow, analysis_batch, gradient_flow
 from skipsearch.analysis._paths import PathGradients, path_gradients
-from skipsearch.errors import UserError
+from skipsearch.errors import FieldError
 from skipsearch.nn import cpu_threads
 from skipsearch.results import format_number, objective_label
 from skipsearch.topology import Topology, graph_metrics
@@ -480,5 +480,5 @@ def check_output_dir(path: str | Path) -> Path:
     """The report folder, checked: it may exist (files are overwritten) but must not be a file."""
     out = Path(path)
     if out.exists() and not out.is_dir():
-        raise UserError(f"--output {str(out)!r}: exists and is not a folder")
+        raise FieldError("output", repr(str(out)), "exists and is not a folder")
     return out

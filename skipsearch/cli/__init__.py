@@ -20,7 +20,7 @@ from skipsearch.cli import (
     _topology,
     _train,
 )
-from skipsearch.errors import UserError
+from skipsearch.errors import FieldError, UserError
 
 app = typer.Typer(
     name="skipsearch",
@@ -61,6 +61,8 @@ def main() -> None:
     """Entry point: bad input becomes one line on stderr and exit code 2, never a traceback."""
     try:
         code = app(standalone_mode=False)
+    except FieldError as exc:
+        _fail(exc.render(flag_of(exc.field)))
     except UserError as exc:
         _fail(str(exc))
     except typer.Abort:  # click turns EOF on a prompt, or Ctrl-C, into Abort
@@ -83,6 +85,15 @@ def os_error_text(exc: OSError) -> str:
     if exc.filename is None:
         return f"cannot read or write a file ({reason})"
     return f"{exc.filename}: cannot read or write it ({reason})"
+
+
+FLAGS: dict[str, str] = {"knee": "--pick knee", "path": "--plot"}
+"""Fields of lower layers' errors whose flag is not ``--`` plus the field's name."""
+
+
+def flag_of(field: str) -> str:
+    """The command-line flag that sets the parameter ``field`` (``storage`` -> ``--storage``)."""
+    return FLAGS.get(field, f"--{field.replace('_', '-')}")
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:

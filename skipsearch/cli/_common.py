@@ -25,7 +25,7 @@ def finite(value: float | None) -> float | None:
 
 def _normalise_storage(url: str) -> str:
     """``postgres://`` and ``postgresql://`` URLs use the psycopg driver skipsearch installs."""
-    from skipsearch.results import normalise_url
+    from skipsearch.db import normalise_url
 
     return normalise_url(url)
 

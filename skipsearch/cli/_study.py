@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -81,10 +83,24 @@ def run(
         if workers == 1:
             run_worker(storage, name, target=target, timeout=timeout, progress=progress)
         else:
-            code = run_local_workers(storage, name, workers, target=target, timeout=timeout, progress=progress)
+            command = worker_command(name, target=target, timeout=timeout)
+            code = run_local_workers(storage, name, workers, command, progress=progress)
             if code != 0:
                 raise UserError(f"a worker exited with code {code}; see its output above")
     _print_front(storage, name, config)
+
+
+def worker_command(
+    study_name: str, *, target: int | None = None, timeout: float | None = None
+) -> Callable[[int], list[str]]:
+    """The command line of local worker ``i`` of ``run --workers``: this CLI's ``worker`` command
+    (the storage URL goes through the environment, never the command line)."""
+    base = [sys.executable, "-m", "skipsearch", "worker", "--study", study_name, "--quiet"]
+    if target:
+        base += ["--n-trials", str(target)]
+    if timeout:
+        base += ["--timeout", str(timeout)]
+    return lambda i: [*base, "--worker-index", str(i)]
 
 
 def worker(

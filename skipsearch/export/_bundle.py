@@ -34,7 +34,7 @@ from skipsearch.export._export import ExportResult, example_input, train_recipe,
 from skipsearch.export._onnx import ATOL
 from skipsearch.export._paths import OutputDir
 from skipsearch.export._pytorch import load_source, pytorch_class_name, pytorch_source
-from skipsearch.export._select import Recipe
+from skipsearch.tasks import Recipe
 from skipsearch.topology import Topology, write_graphml
 
 BUNDLE_FORMAT = "skipsearch-bundle/1"
@@ -196,7 +196,7 @@ def read_manifest(bundle: str | Path) -> tuple[Path, dict[str, Any], Topology]:
     folder = Path(bundle)
     path = folder / MANIFEST
     if not path.exists():
-        raise UserError(f"{bundle}: not a bundle (no {MANIFEST}); make one with skipsearch export --format bundle")
+        raise UserError(f"{bundle}: not a bundle (no {MANIFEST}); export a trial in the bundle format to make one")
     if path.is_symlink() or not path.is_file():
         raise UserError(f"{path}: not a plain file")
     manifest = _parse_manifest(path)

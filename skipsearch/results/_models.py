@@ -106,3 +106,14 @@ class EvaluationRow(Base):
     reused_from: Mapped[int | None] = mapped_column(Integer)
     started_at: Mapped[datetime | None] = mapped_column(DateTime)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class StudyConfigRow(Base):
+    """A study's validated configuration (revision 0004), as JSON: what export and analysis read
+    without importing :mod:`skipsearch.search` or Optuna's tables."""
+
+    __tablename__ = "study_configs"
+
+    study: Mapped[str] = mapped_column(String(512), primary_key=True)
+    config: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)

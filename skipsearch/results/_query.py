@@ -21,7 +21,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from skipsearch.errors import UserError
+from skipsearch.errors import FieldError
 from skipsearch.results._models import EdgeRow, EvaluationRow, TopologyRow
 from skipsearch.results._record import STATES
 from skipsearch.topology import EDGE_KINDS
@@ -144,40 +144,42 @@ def parse_where(expr: str) -> Condition:
     """Parses one ``--where`` expression; anything outside the grammar is a one-line :class:`UserError`."""
     shown = repr(expr)
     if _FORBIDDEN.search(expr):
-        raise UserError(
-            f"--where {shown}: quotes, semicolons, parentheses, backslashes and comment markers are not allowed; "
-            f"write COLUMN OP VALUE ({_EXAMPLES})"
+        raise FieldError(
+            "where",
+            shown,
+            f"quotes, semicolons, parentheses, backslashes and comment markers are not allowed; "
+            f"write COLUMN OP VALUE ({_EXAMPLES})",
         )
     match = _EXPR.match(expr)
     words = {w.lower() for w in re.findall(r"[A-Za-z_]+", expr)}
     if match is None:
         if words & _SQL_WORDS:
-            raise UserError(f"--where {shown}: SQL is not accepted; write COLUMN OP VALUE ({_EXAMPLES})")
-        raise UserError(f"--where {shown}: expected COLUMN OP VALUE with OP one of {' '.join(OPERATORS)} ({_EXAMPLES})")
+            raise FieldError("where", shown, f"SQL is not accepted; write COLUMN OP VALUE ({_EXAMPLES})")
+        raise FieldError("where", shown, f"expected COLUMN OP VALUE with OP one of {' '.join(OPERATORS)} ({_EXAMPLES})")
     field, op, raw = match["field"].lower(), match["op"], match["value"]
     op = "=" if op == "==" else op
     if raw.lower() in _SQL_WORDS:
-        raise UserError(f"--where {shown}: SQL is not accepted; write COLUMN OP VALUE ({_EXAMPLES})")
+        raise FieldError("where", shown, f"SQL is not accepted; write COLUMN OP VALUE ({_EXAMPLES})")
     if field in EDGE_FIELDS:
         return _parse_edge_condition(field, op, raw, expr)
     if field not in STRING_COLUMNS and field not in NUMERIC_COLUMNS:
         valid = ", ".join([*STRING_COLUMNS, *NUMERIC_COLUMNS, *EDGE_FIELDS])
-        raise UserError(f"--where {shown}: unknown column {field!r} (valid: {valid})")
+        raise FieldError("where", shown, f"unknown column {field!r} (valid: {valid})")
     if field in STRING_COLUMNS:
         return Condition(field, op, _string_value(field, op, raw, shown), expr)
     if not _NUMBER.match(raw):
-        raise UserError(f"--where {shown}: {field} is a number, got {raw!r}")
+        raise FieldError("where", shown, f"{field} is a number, got {raw!r}")
     return Condition(field, op, float(raw), expr)
 
 
 def _string_value(field: str, op: str, raw: str, shown: str) -> str:
     if op not in ("=", "!="):
-        raise UserError(f"--where {shown}: {field} is text; use = or !=")
+        raise FieldError("where", shown, f"{field} is text; use = or !=")
     if not _WORD.match(raw):
-        raise UserError(f"--where {shown}: the value must be a number or a bare word [A-Za-z0-9_.-]+, got {raw!r}")
+        raise FieldError("where", shown, f"the value must be a number or a bare word [A-Za-z0-9_.-]+, got {raw!r}")
     if field == "state":
         if raw.upper() not in STATES:
-            raise UserError(f"--where {shown}: state is one of {', '.join(STATES)}")
+            raise FieldError("where", shown, f"state is one of {', '.join(STATES)}")
         return raw.upper()
     return raw
 
@@ -185,15 +187,15 @@ def _string_value(field: str, op: str, raw: str, shown: str) -> str:
 def _parse_edge_condition(field: str, op: str, raw: str, expr: str) -> Condition:
     shown = repr(expr)
     if op not in ("=", "!="):
-        raise UserError(f"--where {shown}: {field} takes = or != only")
+        raise FieldError("where", shown, f"{field} takes = or != only")
     if field == "kind":
         kinds = [k for k in EDGE_KINDS if k != "off"]
         if raw.lower() not in kinds:
-            raise UserError(f"--where {shown}: kind is one of {', '.join(kinds)} (only active edges are stored)")
+            raise FieldError("where", shown, f"kind is one of {', '.join(kinds)} (only active edges are stored)")
         return Condition(field, op, raw.lower(), expr)
     match = _EDGE.match(raw)
     if match is None:
-        raise UserError(f"--where {shown}: write edge=SRC->DST with backbone indices (2->5) or node ids (s1b1->s2b1)")
+        raise FieldError("where", shown, "write edge=SRC->DST with backbone indices (2->5) or node ids (s1b1->s2b1)")
     ends = tuple(int(e) if e.isdigit() else e for e in (match["src"], match["dst"]))
     return Condition(field, op, ends, expr)  # type: ignore[arg-type]
 
@@ -206,10 +208,10 @@ def parse_sort(sort: str) -> tuple[str, bool]:
     if ":" in text:
         text, _, direction = text.partition(":")
         if direction.lower() not in ("asc", "desc"):
-            raise UserError(f"--sort {sort!r}: direction must be asc or desc")
+            raise FieldError("sort", repr(sort), "direction must be asc or desc")
         descending = direction.lower() == "desc"
     if text not in SORTABLE:
-        raise UserError(f"--sort {sort!r}: unknown column (valid: {', '.join(SORTABLE)})")
+        raise FieldError("sort", repr(sort), f"unknown column (valid: {', '.join(SORTABLE)})")
     return text, descending
 
 
@@ -237,7 +239,7 @@ def evaluations(
     query = query.order_by(EvaluationRow.study, EvaluationRow.trial_number)
     if limit is not None:
         if limit < 0:
-            raise UserError(f"--limit must be 0 or more, got {limit}")
+            raise FieldError("limit", None, f"must be 0 or more, got {limit}")
         query = query.limit(limit)
     with engine.connect() as conn:
         rows = conn.execute(query).all()

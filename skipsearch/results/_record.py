@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
-from skipsearch.results._models import EdgeRow, EvaluationRow, TopologyRow
-from skipsearch.results._schema import sqlite_writer
+from skipsearch.db import sqlite_writer
+from skipsearch.results._models import EdgeRow, EvaluationRow, StudyConfigRow, TopologyRow
 from skipsearch.topology import Topology, graph_metrics
 
 STATES = ("COMPLETE", "PRUNED", "FAIL")
@@ -103,6 +103,11 @@ def rename_study_rows(engine: Engine, old: str, new: str) -> tuple[int, int]:
         of_old = EvaluationRow.study == old
         dropped = conn.execute(sa.delete(EvaluationRow).where(of_old, EvaluationRow.trial_number.in_(taken)))
         moved = conn.execute(sa.update(EvaluationRow).where(of_old).values(study=new))
+        # The configuration follows the study, unless the new name has one of its own.
+        if conn.execute(sa.select(StudyConfigRow.study).where(StudyConfigRow.study == new)).first() is None:
+            conn.execute(sa.update(StudyConfigRow).where(StudyConfigRow.study == old).values(study=new))
+        else:
+            conn.execute(sa.delete(StudyConfigRow).where(StudyConfigRow.study == old))
         return int(moved.rowcount), int(dropped.rowcount)
 
 
@@ -110,6 +115,7 @@ def delete_study_rows(engine: Engine, study: str) -> int:
     """Deletes the rows of ``study`` (its study was deleted); returns how many. Topologies stay: other
     studies may share them."""
     with sqlite_writer(engine).begin() as conn:
+        conn.execute(sa.delete(StudyConfigRow).where(StudyConfigRow.study == study))
         return int(conn.execute(sa.delete(EvaluationRow).where(EvaluationRow.study == study)).rowcount)
 
 

@@ -23,6 +23,7 @@ from skipsearch.tasks._gradients import (
 from skipsearch.tasks._limits import check_loaded, check_run, check_task_size, planned_size
 from skipsearch.tasks._metrics import evaluate, finite_or_none, mean_iou, regression_loss, task_loss
 from skipsearch.tasks._plugins import ENTRY_POINT_GROUP, import_function
+from skipsearch.tasks._recipe import Recipe
 from skipsearch.tasks._registry import TASKS, USER_DATA_TASKS, TaskSpec, discover_tasks, load_task
 from skipsearch.tasks._train import (
     TopologyRun,
@@ -45,6 +46,7 @@ __all__ = [
     "TASKS",
     "USER_DATA_TASKS",
     "VANISHING",
+    "Recipe",
     "SplitSettings",
     "TaskData",
     "TaskSpec",

@@ -11,6 +11,8 @@ from skipsearch.nn import build_model
 from skipsearch.tasks import TrainConfig, load_task, seed_everything, train_model
 from skipsearch.topology import families
 
+pytestmark = pytest.mark.slow  # each test trains a tiny MLP for 16 steps
+
 
 def _rates(monkeypatch: pytest.MonkeyPatch, config: TrainConfig) -> list[float]:
     """The learning rate of every optimizer step of a short run."""

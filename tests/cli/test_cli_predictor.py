@@ -14,6 +14,8 @@ from skipsearch.errors import UserError
 from skipsearch.predictor import dataset_from_results
 from skipsearch.results import connect
 
+pytestmark = pytest.mark.slow  # the fixture trains a tiny study
+
 TINY = tiny_study("pred-cli", early_stopping={"enabled": False}, trials=6)
 
 
