@@ -5,7 +5,7 @@
 """
 
 from skipsearch.results._labels import format_number, metric_label, objective_label
-from skipsearch.results._models import VERSION_TABLE, EdgeRow, EvaluationRow, TopologyRow
+from skipsearch.results._models import VERSION_TABLE, EdgeRow, EvaluationRow, MetricValueRow, TopologyRow
 from skipsearch.results._pareto import (
     DEFAULT_OBJECTIVES,
     ParetoResult,
@@ -53,6 +53,7 @@ __all__ = [
     "EdgeRow",
     "EvaluationRecord",
     "EvaluationRow",
+    "MetricValueRow",
     "ParetoResult",
     "TopologyRow",
     "axis_label",
