@@ -45,6 +45,9 @@ class Metric:
     objective: bool = False
     storage: Literal["evaluations", "topologies", "metric_values"] = "evaluations"
     ideal: float = math.nan
+    log_scale: bool = False
+    """Whether its values span orders of magnitude (plots, correlations of raw values are unaffected
+    by it; the predictor reads ``log10`` of such a metric)."""
     alias_of: str | None = None
     """For task metrics other than ``accuracy``: the column that holds them (``accuracy``)."""
 
@@ -270,14 +273,15 @@ register(
 register(
     Metric(
         "synflow",
-        "log10 of synaptic flow, sum |theta dR/dtheta| on an all-ones input (Tanaka et al. 2020)",
-        "log10",
+        "synaptic flow, sum |theta dR/dtheta| on an all-ones input (Tanaka et al. 2020)",
+        "1",
         "float",
         "max",
         "probe",
         "synflow",
         objective=True,
         storage="metric_values",
+        log_scale=True,
     )
 )
 register(
@@ -335,14 +339,15 @@ register(
 register(
     Metric(
         "gradflow",
-        "log10 of the first/last hidden block gradient ratio at initialisation",
-        "log10",
+        "first/last hidden block gradient ratio at initialisation, on the probe batch",
+        "ratio",
         "float",
         "max",
         "probe",
         "gradient flow",
         objective=True,
         storage="metric_values",
+        log_scale=True,
     )
 )
 # Graph metrics of the topology itself (the topologies table).
@@ -361,7 +366,11 @@ register(
 register(
     Metric("active_skips", "active skip edges", "count", "int", None, "graph", "active skips", storage="topologies")
 )
-register(Metric("paths", "input-to-output paths", "count", "float", None, "graph", "paths", storage="topologies"))
+register(
+    Metric(
+        "paths", "input-to-output paths", "count", "float", None, "graph", "paths", storage="topologies", log_scale=True
+    )
+)
 register(
     Metric(
         "shortest_path",

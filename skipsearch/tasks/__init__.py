@@ -22,6 +22,15 @@ from skipsearch.tasks._gradients import (
 )
 from skipsearch.tasks._metrics import evaluate, finite_or_none, mean_iou, regression_loss, task_loss
 from skipsearch.tasks._plugins import ENTRY_POINT_GROUP, import_function
+from skipsearch.tasks._probes import (
+    PROBE_BATCH,
+    PROBES,
+    ProbeInputs,
+    compute_probes,
+    probe_batch,
+    probe_names,
+    register_probe,
+)
 from skipsearch.tasks._registry import TASKS, USER_DATA_TASKS, TaskSpec, discover_tasks, load_task
 from skipsearch.tasks._train import (
     TopologyRun,
@@ -40,10 +49,13 @@ __all__ = [
     "EXPLODING",
     "METRICS",
     "METRIC_DIRECTIONS",
+    "PROBES",
+    "PROBE_BATCH",
     "REGRESSION_METRICS",
     "TASKS",
     "USER_DATA_TASKS",
     "VANISHING",
+    "ProbeInputs",
     "SplitSettings",
     "TaskData",
     "TaskSpec",
@@ -52,6 +64,7 @@ __all__ = [
     "TrainResult",
     "analysis_batch",
     "combined_fingerprint",
+    "compute_probes",
     "discover_tasks",
     "evaluate",
     "fingerprint",
@@ -65,6 +78,9 @@ __all__ = [
     "load_task",
     "mean_iou",
     "observe_epochs",
+    "probe_batch",
+    "probe_names",
+    "register_probe",
     "regression_loss",
     "reshape_for",
     "resolve_device",
