@@ -134,11 +134,12 @@ class Objective:
         training: costs and probes); returns whether one of them is broken."""
         broken = False
         for constraint in self.config.constraints:
-            known = constraint.column in attrs
-            if before_training and not known:
+            if before_training and constraint.column not in attrs:
                 continue  # a trained metric: judged once the training is done
             violation = constraint.violation(attrs.get(constraint.column))
-            trial.set_constraint(f"{constraint.metric}{constraint.op}{constraint.bound:g}", violation)
+            key = f"{constraint.metric}{constraint.op}{constraint.bound:g}"
+            if key not in trial.constraints:  # set once: Optuna keeps the first value
+                trial.set_constraint(key, violation)
             broken = broken or violation > 0
         return broken
 
