@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -76,35 +77,50 @@ def _rank_correlations(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(stats.spearmanr(x, y).statistic), float(stats.kendalltau(x, y).statistic)
 
 
-def plot_probe_scatter(
-    frame: pd.DataFrame, path: str, target: str = "accuracy", metrics: Sequence[str] | None = None, title: str = ""
+def scatter_metrics(frame: pd.DataFrame, metrics: Sequence[str] | None = None) -> list[str]:
+    """The metrics a scatter figure shows: those of ``metrics`` (default: probes, then baselines)
+    that have values."""
+    names = [n for n in (metrics or [*schema.probe_names(), *BASELINES]) if n in frame.columns]
+    return [n for n in names if frame[n].notna().any()]
+
+
+def draw_probe_scatter(
+    fig: Any, frame: pd.DataFrame, target: str = "accuracy", metrics: Sequence[str] | None = None, title: str = ""
 ) -> None:
-    """One scatter panel per metric (x, log-scaled for log-scale metrics) against ``target`` (y)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """One scatter panel per metric (x, log-scaled for log-scale metrics) against ``target`` (y),
+    drawn into the matplotlib figure ``fig`` (COMPLETE rows)."""
     if "state" in frame.columns:
         frame = frame[frame["state"] == "COMPLETE"]
-    names = [n for n in (metrics or [*schema.probe_names(), *BASELINES]) if n in frame.columns]
-    names = [n for n in names if frame[n].notna().any()]
+    names = scatter_metrics(frame, metrics)
     cols = min(4, max(1, len(names)))
     rows = max(1, math.ceil(len(names) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.8 * rows), squeeze=False)
-    for ax, name in zip(axes.flat, names, strict=False):
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    for ax, name in zip(axes, names, strict=False):
         pair = frame[[name, target]].astype(float).dropna()
         metric = schema.get(name)
         x = pair[name].to_numpy()
-        if metric is not None and metric.log_scale and (x > 0).all():
+        if metric is not None and metric.log_scale and len(x) and (x > 0).all():
             ax.set_xscale("log")
         ax.scatter(x, pair[target], s=10, alpha=0.7)
         ax.set_xlabel(schema.label(name))
         ax.set_ylabel(schema.label(target))
-    for ax in list(axes.flat)[len(names) :]:
+    for ax in axes[len(names) :]:
         ax.set_visible(False)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+
+
+def plot_probe_scatter(
+    frame: pd.DataFrame, path: str, target: str = "accuracy", metrics: Sequence[str] | None = None, title: str = ""
+) -> None:
+    """:func:`draw_probe_scatter` into a PNG file at ``path``."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    cols = min(4, max(1, len(scatter_metrics(frame, metrics))))
+    rows = max(1, math.ceil(len(scatter_metrics(frame, metrics)) / cols))
+    fig = Figure(figsize=(3.2 * cols, 2.8 * rows + (0.4 if title else 0)), dpi=110)
+    FigureCanvasAgg(fig)
+    draw_probe_scatter(fig, frame, target, metrics, title)
+    fig.savefig(path)
