@@ -14,9 +14,9 @@ import optuna
 import torch
 from optuna.trial import FrozenTrial, TrialState
 
+from skipsearch import metrics as schema
 from skipsearch.errors import UserError
 from skipsearch.nn import build_model, cpu_threads, model_cost, model_device, model_topology
-from skipsearch.results import METRICS
 from skipsearch.search._config import StudyConfig
 from skipsearch.search._early_stopping import FinishedTrial, ParetoEarlyStopper
 from skipsearch.search._limits import check_trial_topology
@@ -28,17 +28,26 @@ from skipsearch.tasks import (
     TrainResult,
     analysis_batch,
     check_task_size,
+    compute_probes,
     finite_or_none,
     flow_ratio,
     gradient_norms,
     load_task,
+    probe_batch,
     seed_everything,
     train_model,
 )
 from skipsearch.topology import Topology, graph_metrics
 
-METRIC_ATTRS = METRICS
-"""Trial user attributes that hold the metrics of a trained (or reused) topology."""
+
+def metric_attrs() -> tuple[str, ...]:
+    """Trial user attributes that hold the metrics of a trained (or reused) topology: every stored
+    metric of the schema (:func:`skipsearch.metrics.stored_metric_names`)."""
+    return schema.stored_metric_names()
+
+
+METRIC_ATTRS = metric_attrs()
+"""The metric attributes of the built-in schema (:func:`metric_attrs` sees metrics added later)."""
 
 
 class TrialFailed(Exception):
@@ -81,10 +90,11 @@ class Objective:
         # Read once: deduplication and the Pareto early stopper both look at the finished trials.
         finished = trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if self.config.execution.dedupe and (earlier := self._find_evaluated(finished, topology.hash)) is not None:
-            for key in (*METRIC_ATTRS, "curve"):
+            for key in (*metric_attrs(), "curve"):
                 if key in earlier.user_attrs:
                     trial.set_user_attr(key, earlier.user_attrs[key])
             trial.set_user_attr("reused_from", earlier.number)
+            self._constrain(trial, earlier.user_attrs)
             return self._values(earlier.user_attrs)
 
         try:  # a topology the limits refuse fails its trial with the reason, before any allocation
@@ -97,6 +107,11 @@ class Objective:
         costs = model_cost(model, topology.input_shape).to_dict()
         for key, value in costs.items():
             trial.set_user_attr(key, value)
+        self._probes(trial, model)
+        if self._constrain(trial, trial.user_attrs, before_training=True):
+            reason = "breaks the constraints " + ", ".join(self._broken(trial.user_attrs)) + " before training"
+            trial.set_user_attr("stop_reason", reason)
+            raise optuna.TrialPruned(reason)
         stopper = self._stopper(trial, costs, finished)
         self._gradient_flow(trial, model, "grad_ratio_init")
         result = train_model(model, self.data, self.train_config, seed=self.config.seed, should_stop=stopper)
@@ -110,7 +125,40 @@ class Objective:
             reason = getattr(stopper, "reason", None) or f"pruned at epoch {result.epochs_run} by the study's pruner"
             trial.set_user_attr("stop_reason", reason)
             raise optuna.TrialPruned(reason)
+        self._constrain(trial, trial.user_attrs)
         return self._values(trial.user_attrs)
+
+    def _probes(self, trial: optuna.Trial, model: torch.nn.Module) -> None:
+        """The study's zero-cost probes of the untrained model, on the study's seeded probe batch."""
+        names = self.config.probe_names
+        if not names:
+            return
+        x, y = probe_batch(self.data, model_topology(model).input_shape, self.config.seed)
+        with cpu_threads(self.train_config.threads):
+            scores = compute_probes(model, x, y, names)
+        for name, value in scores.items():
+            trial.set_user_attr(name, value)
+
+    def _constrain(self, trial: optuna.Trial, attrs: dict[str, Any], *, before_training: bool = False) -> bool:
+        """Sets Optuna's constraint value of each study constraint whose metric is known (before
+        training: costs and probes); returns whether one of them is broken."""
+        broken = False
+        for constraint in self.config.constraints:
+            if before_training and constraint.column not in attrs:
+                continue  # a trained metric: judged once the training is done
+            violation = constraint.violation(attrs.get(constraint.column))
+            key = f"{constraint.metric}{constraint.op}{constraint.bound:g}"
+            if key not in trial.constraints:  # set once: Optuna keeps the first value
+                trial.set_constraint(key, violation)
+            broken = broken or violation > 0
+        return broken
+
+    def _broken(self, attrs: dict[str, Any]) -> list[str]:
+        return [
+            f"{c.metric}{c.op}{c.bound:g} ({c.metric} {attrs.get(c.column)})"
+            for c in self.config.constraints
+            if c.column in attrs and c.violation(attrs.get(c.column)) > 0
+        ]
 
     def _describe(self, trial: optuna.Trial, topology: Topology, active: int) -> None:
         metrics = graph_metrics(topology)
