@@ -7,7 +7,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import optuna
 import sqlalchemy
@@ -68,6 +68,16 @@ CONNECT_ATTEMPTS = 6
 """Tries to reach the database at start (waits 0.5, 1, 2, 4, 8 s in between: about 15 s in all)."""
 
 
+def _sqlite_normal_sync(dbapi_connection: Any, connection_record: Any) -> None:
+    """``synchronous=NORMAL``: in WAL mode a commit no longer waits for the disk (about 3.5 ms a
+    commit here, and a trial makes some 50: its parameters, attributes, heartbeat and tell). The
+    database cannot be corrupted by it; a power loss (not a crashed process) may roll back the last
+    commits, whose trials then go stale and are retried."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA synchronous = NORMAL")
+    cursor.close()
+
+
 class _RobustRDBStorage(optuna.storages.RDBStorage):
     """An RDBStorage whose heartbeats survive dropped connections and cover every RUNNING trial.
 
@@ -92,6 +102,10 @@ class _RobustRDBStorage(optuna.storages.RDBStorage):
 
     def _beat_on_start(self) -> None:
         event.listen(self.scoped_session.session_factory, "before_flush", _first_heartbeat)
+        if self.engine.name == "sqlite" and not event.contains(self.engine, "connect", _sqlite_normal_sync):
+            # Connections opened by Optuna's set-up are closed so that every one gets the pragma.
+            event.listen(self.engine, "connect", _sqlite_normal_sync)
+            self.engine.dispose()
 
     def record_heartbeat(self, trial_id: int) -> None:
         try:

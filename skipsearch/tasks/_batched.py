@@ -333,7 +333,7 @@ def _member_groups(models: Sequence[nn.Module]) -> tuple[list[list[int]], dict[i
             groups.setdefault(fusion_key(topology), []).append(i)
     out = []
     for members in groups.values():
-        if len(members) == 1 and len(models) > 1:
+        if len(members) == 1:  # a group of one gains nothing from fusion
             alone[members[0]] = "no other member of the batch has the same blocks and shapes"
         else:
             out.append(members)
@@ -365,7 +365,8 @@ def train_batched(
     results: list[TrainResult | None] = [None] * len(models)
     groups, alone = _member_groups(models)
     for i, reason in alone.items():
-        _logger.info("training %s alone: %s", model_topology(models[i]).name, reason)
+        if len(models) > 1:
+            _logger.info("training %s alone: %s", model_topology(models[i]).name, reason)
         results[i] = train_model(
             models[i], data, config, seed=seeds[i], should_stop=stops[i], evaluate_test=evaluate_test
         )
