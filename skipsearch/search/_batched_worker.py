@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import optuna
 from optuna.storages._heartbeat import BaseHeartbeat, is_heartbeat_enabled
@@ -44,7 +44,7 @@ Callback = Callable[[optuna.Study, FrozenTrial], None]
 class _Member:
     """One asked trial of a group and how far it got."""
 
-    trial: optuna.Trial
+    trial: _BufferedTrial
     topology: Topology | None = None
     model: Any = None
     stopper: Any = None
@@ -58,6 +58,44 @@ class _Member:
     @property
     def decided(self) -> bool:
         return self.values is not None or self.error is not None
+
+
+class _BufferedTrial:
+    """A trial whose user attributes are kept until :func:`_write_attrs` stores a group's in one
+    transaction: about 20 attributes a trial, each its own commit otherwise. Everything else
+    (suggestions, reports, the study) goes to the trial itself."""
+
+    def __init__(self, trial: optuna.Trial) -> None:
+        self.trial = trial
+        self.pending: dict[str, Any] = {}
+
+    def set_user_attr(self, key: str, value: Any) -> None:
+        self.pending[key] = value
+        self.trial._cached_frozen_trial.user_attrs[key] = value  # what ``trial.user_attrs`` reads
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.trial, name)
+
+
+def _write_attrs(study: optuna.Study, trials: Sequence[_BufferedTrial]) -> None:
+    """Stores the pending user attributes of ``trials`` (one transaction on an RDB storage)."""
+    items = [(t.trial._trial_id, k, v) for t in trials for k, v in t.pending.items()]
+    for t in trials:
+        t.pending = {}
+    if not items:
+        return
+    storage = study._storage
+    backend = getattr(storage, "_backend", storage)
+    if not isinstance(backend, optuna.storages.RDBStorage):
+        for trial_id, key, value in items:
+            storage.set_trial_user_attr(trial_id, key, value)
+        return
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    with _create_scoped_session(backend.scoped_session, True) as session:
+        for trial_id, key, value in items:
+            backend._set_trial_attr_without_commit(session, models.TrialUserAttributeModel, trial_id, key, value)
 
 
 class GroupTracker(TrackedObjective):
@@ -169,17 +207,23 @@ class BatchedRunner:
     def run_group(self, study: optuna.Study, k: int, callbacks: Sequence[Callback]) -> int:
         """Asks ``k`` trials, evaluates them together and tells each; returns how many were told."""
         started = time.perf_counter()
-        members = [_Member(study.ask()) for _ in range(k)]
-        self.tracker.group = [m.trial for m in members]
+        members = [_Member(_BufferedTrial(study.ask())) for _ in range(k)]
+        self.tracker.group = [m.trial.trial for m in members]
+        buffered = [m.trial for m in members]
         with _GroupHeartbeat(study, self.tracker.group):
+            for m in members:  # which worker runs them, visible at once
+                m.trial.set_user_attr(WORKER_ATTR, worker_id())
+            _write_attrs(study, buffered)
             finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))  # read once per group
             for m in members:
                 self._prepare(m, members, finished)
+            _write_attrs(study, buffered)
             sampled = time.perf_counter()
             self._train(members)
             trained = time.perf_counter()
             for m in members:
                 self._finish(m, members)
+            _write_attrs(study, buffered)
             told = self._tell(study, members, callbacks)
         self.tracker.group = []
         _logger.info(
@@ -193,10 +237,10 @@ class BatchedRunner:
 
     def _prepare(self, m: _Member, members: list[_Member], finished: list[FrozenTrial]) -> None:
         """Samples and measures one trial as :class:`Objective` does before training."""
-        obj, trial = self.objective, m.trial
+        obj = self.objective
+        trial = cast(optuna.Trial, m.trial)  # buffers its attributes; the rest is the trial's
         try:
-            trial.set_user_attr(WORKER_ATTR, worker_id())
-            topology = obj.space.sample(trial)
+            topology = obj.space.sample(m.trial.trial)
             m.topology = topology
             active = obj.space.active_count(topology)
             obj._describe(trial, topology, active)
@@ -290,7 +334,7 @@ class BatchedRunner:
         """Stores a trained trial's result as :class:`Objective` does after training."""
         if m.decided:
             return
-        obj, trial = self.objective, m.trial
+        obj, trial = self.objective, cast(optuna.Trial, m.trial)
         source = members[m.leader] if m.leader is not None else m
         result: TrainResult | None = source.extra.get("result")
         if result is None:
@@ -320,7 +364,7 @@ class BatchedRunner:
     def _tell(self, study: optuna.Study, members: list[_Member], callbacks: Sequence[Callback]) -> int:
         told = 0
         for m in members:
-            trial = m.trial
+            trial = m.trial.trial
             if m.error is None or isinstance(m.error, (optuna.TrialPruned, TrialFailed)):
                 self.artifacts.upload(trial)
             try:

@@ -228,8 +228,9 @@ def run_worker(
                 break
             done_before = objective.finished
             try:
-                if runner is not None:
-                    runner.optimize(study, n_trials=left, timeout=seconds, callbacks=callbacks, room=_room(study, goal))
+                if runner is not None:  # checks the target before each group: StopAtTarget's reads are not needed
+                    per_trial = [c for c in callbacks if not isinstance(c, StopAtTarget)]
+                    runner.optimize(study, n_trials=left, timeout=seconds, callbacks=per_trial, room=_room(study, goal))
                 else:
                     study.optimize(objective, n_trials=left, timeout=seconds, catch=(Exception,), callbacks=callbacks)
                 if max_trials is not None or deadline is not None:
