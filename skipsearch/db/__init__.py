@@ -24,6 +24,7 @@ from skipsearch.db._engine import (
     parse_url,
     retrying,
     safe_url,
+    sqlite_normal_sync,
     sqlite_writer,
 )
 
@@ -46,5 +47,6 @@ __all__ = [
     "parse_url",
     "retrying",
     "safe_url",
+    "sqlite_normal_sync",
     "sqlite_writer",
 ]

@@ -133,6 +133,16 @@ def configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql(f"BEGIN {flavour}".strip())
 
 
+def sqlite_normal_sync(dbapi_connection: Any, connection_record: Any) -> None:
+    """``synchronous=NORMAL``: in WAL mode a commit no longer waits for the disk (about 3.5 ms a
+    commit here, and a trial makes some 50: its parameters, attributes, heartbeat and tell). The
+    database cannot be corrupted by it; a power loss (not a crashed process) may roll back the last
+    commits, whose trials then go stale and are retried."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA synchronous = NORMAL")
+    cursor.close()
+
+
 def sqlite_writer(engine: Engine) -> Engine:
     """``engine`` set to open write transactions with ``BEGIN IMMEDIATE`` on SQLite.
 

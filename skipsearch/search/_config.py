@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -368,6 +368,9 @@ class ExecutionConfig(_Strict):
     threads_per_worker: int | None = Field(default=None, ge=1)
     dedupe: bool = True
     """Reuse the metrics of a topology already evaluated in the study with the same seed."""
+    batch_trials: Annotated[int, Field(ge=1)] | Literal["auto"] = 1
+    """Trials a worker asks for at once and trains together (``skipsearch.tasks.train_batched``);
+    ``auto`` sizes the group from the device's memory."""
 
 
 MAX_SEED = 2**32 - 1

@@ -17,7 +17,10 @@ def make_sampler(config: StudyConfig, worker_index: int = 0) -> optuna.samplers.
     seed = config.seed + worker_index
     options = dict(config.sampler.options)
     factories: dict[str, Callable[..., optuna.samplers.BaseSampler]] = {
-        "tpe": lambda **kw: optuna.samplers.TPESampler(seed=seed, **{"multivariate": True, **kw}),
+        # A worker that asks for several trials at once needs TPE to lie about the running ones.
+        "tpe": lambda **kw: optuna.samplers.TPESampler(
+            seed=seed, **{"multivariate": True, "constant_liar": config.execution.batch_trials != 1, **kw}
+        ),
         "nsga2": lambda **kw: optuna.samplers.NSGAIISampler(seed=seed, **kw),
         "random": lambda **kw: optuna.samplers.RandomSampler(seed=seed, **kw),
         "gp": lambda **kw: optuna.samplers.GPSampler(seed=seed, **kw),

@@ -24,6 +24,7 @@ from skipsearch.db import (
     parse_url,
     retrying,
     safe_url,
+    sqlite_normal_sync,
 )
 from skipsearch.errors import FieldError
 
@@ -99,6 +100,10 @@ class _RobustRDBStorage(optuna.storages.RDBStorage):
 
     def _beat_on_start(self) -> None:
         event.listen(self.scoped_session.session_factory, "before_flush", _first_heartbeat)
+        if self.engine.name == "sqlite" and not event.contains(self.engine, "connect", sqlite_normal_sync):
+            # Connections opened by Optuna's set-up are closed so that every one gets the pragma.
+            event.listen(self.engine, "connect", sqlite_normal_sync)
+            self.engine.dispose()
 
     def record_heartbeat(self, trial_id: int) -> None:
         try:

@@ -23,6 +23,7 @@ from skipsearch.db import backoff, connection_error_text, is_connection_error, r
 from skipsearch.errors import FieldError, UserError
 from skipsearch.results import connect, save_study_config, study_config
 from skipsearch.search._artifacts import TopologyArtifacts, open_artifact_store
+from skipsearch.search._batched_worker import BatchedRunner, GroupTracker
 from skipsearch.search._config import StudyConfig
 from skipsearch.search._hypervolume import ensure_reference_point
 from skipsearch.search._objective import Objective, evaluated
@@ -208,7 +209,10 @@ def run_worker(
         # Dashboard extras: a topology picture per trial, custom plots refreshed as trials finish.
         artifacts = TopologyArtifacts(Objective(config, space), open_artifact_store(storage_url))
         plots = DashboardPlots()
-        objective = TrackedObjective(artifacts, shutdown, config.execution.max_retry)
+        batched = config.execution.batch_trials != 1
+        tracker = GroupTracker if batched else TrackedObjective
+        objective = tracker(artifacts, shutdown, config.execution.max_retry)
+        runner = BatchedRunner(artifacts, objective, config.execution.batch_trials) if batched else None  # type: ignore[arg-type]
         callbacks: list[Callable[[optuna.Study, FrozenTrial], None]] = [
             objective.callback,
             recording_callback(engine),
@@ -226,7 +230,11 @@ def run_worker(
                 break
             done_before = objective.finished
             try:
-                study.optimize(objective, n_trials=left, timeout=seconds, catch=(Exception,), callbacks=callbacks)
+                if runner is not None:  # checks the target before each group: StopAtTarget's reads are not needed
+                    per_trial = [c for c in callbacks if not isinstance(c, StopAtTarget)]
+                    runner.optimize(study, n_trials=left, timeout=seconds, callbacks=per_trial, room=_room(study, goal))
+                else:
+                    study.optimize(objective, n_trials=left, timeout=seconds, catch=(Exception,), callbacks=callbacks)
                 if max_trials is not None or deadline is not None:
                     break
                 if not _await_leftovers(study, goal, shutdown, settle=lost_database):
@@ -261,6 +269,16 @@ def run_worker(
         plots.refresh(study)  # the final state, whatever the throttle skipped
         artifacts.close()
     return study
+
+
+def _room(study: optuna.Study, goal: int) -> Callable[[], int]:
+    """Trials the study still wants: its target less the counted and the running ones."""
+
+    def room() -> int:
+        trials = study.get_trials(deepcopy=False)
+        return goal - counted_trials(trials) - sum(t.state == TrialState.RUNNING for t in trials)
+
+    return room
 
 
 def _study_gone(study: optuna.Study) -> bool:

@@ -7,6 +7,7 @@ final model is computed once, at the end.
 """
 
 from skipsearch.tasks._arrays import SplitSettings, task_from_arrays
+from skipsearch.tasks._batched import FusionError, auto_batch_size, fusion_key, train_batched
 from skipsearch.tasks._config import TrainConfig
 from skipsearch.tasks._data import METRIC_DIRECTIONS, METRICS, REGRESSION_METRICS, TaskData, reshape_for
 from skipsearch.tasks._files import DATA_PATH_ENV, combined_fingerprint, fingerprint, infer_kind
@@ -57,6 +58,7 @@ __all__ = [
     "TASKS",
     "USER_DATA_TASKS",
     "VANISHING",
+    "FusionError",
     "ProbeInputs",
     "Recipe",
     "SplitSettings",
@@ -66,6 +68,7 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "analysis_batch",
+    "auto_batch_size",
     "check_loaded",
     "check_run",
     "check_task_size",
@@ -77,6 +80,7 @@ __all__ = [
     "finite_or_none",
     "flow_ratio",
     "flow_status",
+    "fusion_key",
     "gradient_norms",
     "hidden_blocks",
     "import_function",
@@ -94,6 +98,7 @@ __all__ = [
     "seed_everything",
     "task_from_arrays",
     "task_loss",
+    "train_batched",
     "train_model",
     "train_topology",
 ]

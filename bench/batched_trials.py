@@ -1,0 +1,167 @@
+"""Batched trials: trials per minute of a study at ``execution.batch_trials`` K = 1, 8, 64 (256).
+
+For each shipped study (``studies/quickstart.yaml``, ``studies/mnist1d-deep-skips.yaml``) and each K,
+one worker runs the study in a fresh SQLite file (``batch_trials: K``, one torch thread unless
+``--threads``; K = 1 is the ordinary one-at-a-time worker; early stopping and gradient-flow analysis
+off, dedupe off). Reported per run: trials per minute over the study's span (first trial start to
+last trial end; the worker's start-up apart), training seconds per trial (for a fused group, each member's share of the
+group's time), and the rest per trial (sampling, cost measurement, storage writes, pictures off),
+plus how far each trial's metrics are from the K = 1 run's for the same trial number (the random
+sampler asks the same topologies whatever K; ``--sampler study`` keeps the study's own sampler).
+CUDA runs the same list when a device is present, and says it skipped otherwise.
+
+    python bench/batched_trials.py --quick     # about 3-5 minutes on 2 idle cores
+    python bench/batched_trials.py             # the studies' own epochs: much longer
+
+The machine, thread count and load average are printed and saved with the figures
+(``bench/results/batched_trials.json``): other processes on the machine distort them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from skipsearch.search import create_study, parse_study_config, run_worker
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "batched_trials.json"
+STUDIES = ("quickstart", "mnist1d-deep-skips")
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "machine": platform.machine(),
+        "processor": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "torch": torch.__version__,
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+
+
+def study_mapping(name: str, k: int, trials: int, args: argparse.Namespace, device: str) -> dict[str, Any]:
+    data = yaml.safe_load((ROOT / "studies" / f"{name}.yaml").read_text())
+    data["name"] = f"{name}-k{k}-{device}"
+    data["trials"] = trials
+    training = dict(data.get("training", {}))
+    training.update(threads=args.threads, device=device)
+    if args.epochs is not None:
+        training["epochs"] = args.epochs
+    data["training"] = training
+    if args.sampler != "study":
+        data["sampler"] = {"name": args.sampler}
+    data["execution"] = {"batch_trials": k, "threads_per_worker": args.threads, "dedupe": False}
+    data["analysis"] = {"gradient_flow": False}
+    # Early stopping reads the trials finished before a trial starts, which batching changes (a
+    # group's members see only earlier groups): off, so that every K trains the same trials alike.
+    data["early_stopping"] = {"enabled": False}
+    return data
+
+
+def run_one(name: str, k: int, trials: int, args: argparse.Namespace, device: str, folder: Path) -> dict[str, Any]:
+    data = study_mapping(name, k, trials, args, device)
+    url = f"sqlite:///{folder / (data['name'] + '.db')}"
+    config = parse_study_config(data, f"{name}.yaml")
+    create_study(config, url)
+    load = os.getloadavg()[0]
+    start = time.perf_counter()
+    study = run_worker(url, data["name"])
+    wall = time.perf_counter() - start
+    done = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
+    train = sum(float(t.user_attrs.get("train_seconds") or 0.0) for t in done)
+    n = max(len(done), 1)
+    # The study's own span (first trial start to last trial end): process start-up, data
+    # generation and first-use imports are reported apart, as ``startup_s``.
+    first = min(t.datetime_start for t in done if t.datetime_start is not None)
+    last = max(t.datetime_complete for t in done if t.datetime_complete is not None)
+    span = (last - first).total_seconds()
+    return {
+        "study": name,
+        "device": device,
+        "k": k,
+        "trials": len(done),
+        "wall_s": round(wall, 2),
+        "startup_s": round(wall - span, 2),
+        "trials_per_min": round(60 * len(done) / span, 2),
+        "train_s_per_trial": round(train / n, 4),
+        "other_s_per_trial": round((span - train) / n, 4),
+        "load_average_1min_before": round(load, 2),
+        "metrics": {t.number: (t.user_attrs.get("accuracy"), t.user_attrs.get("loss")) for t in done},
+    }
+
+
+def compare(base: dict[str, Any], run: dict[str, Any]) -> dict[str, float | None]:
+    """Largest differences of accuracy and loss from the K = 1 run, over the trial numbers both have."""
+    acc, loss = [], []
+    for number, (a, b) in run["metrics"].items():
+        if number in base["metrics"]:
+            a0, b0 = base["metrics"][number]
+            if None not in (a, a0, b, b0):
+                acc.append(abs(a - a0))
+                loss.append(abs(b - b0) / max(1.0, abs(b0)))
+    return {"max_accuracy_diff": max(acc, default=None), "max_rel_loss_diff": max(loss, default=None)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="2 epochs, fewer trials, K = 1, 8, 64")
+    parser.add_argument("--ks", default=None, help="comma-separated K values (default 1,8,64,256; quick 1,8,64)")
+    parser.add_argument("--studies", default=",".join(STUDIES))
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--sampler", default="random", help="random (default), or 'study' for the study's own")
+    parser.add_argument("--devices", default="cpu,cuda")
+    args = parser.parse_args()
+    if args.quick and args.epochs is None:
+        args.epochs = 2
+    ks = [int(k) for k in (args.ks or ("1,8,64" if args.quick else "1,8,64,256")).split(",")]
+    logging.getLogger("optuna").setLevel(logging.WARNING)
+    os.environ.setdefault("SKIPSEARCH_ARTIFACT_DIR", "off")
+    info = machine()
+    print(f"machine: {info}, torch threads per worker: {args.threads}")
+    runs: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="skipsearch-bench-") as tmp:
+        for device in args.devices.split(","):
+            if device == "cuda" and not torch.cuda.is_available():
+                print("cuda: skipped (no CUDA device on this machine)")
+                continue
+            for name in args.studies.split(","):
+                base = None
+                for k in ks:
+                    trials = max(k, 8 if k == 1 else 16) if args.quick else max(2 * k, 32)
+                    run = run_one(name, k, trials, args, device, Path(tmp))
+                    if base is None:
+                        base = run
+                    run["speedup_vs_k1"] = round(run["trials_per_min"] / base["trials_per_min"], 2)
+                    run.update(compare(base, run))
+                    runs.append(run)
+                    print(
+                        f"{device} {name:20s} K={k:<4d} trials={run['trials']:<4d} "
+                        f"{run['trials_per_min']:8.1f} trials/min "
+                        f"(x{run['speedup_vs_k1']:.2f})  train {run['train_s_per_trial']:.3f} s/trial  "
+                        f"other {run['other_s_per_trial']:.3f} s/trial  load {run['load_average_1min_before']}  "
+                        f"max |d acc| {run['max_accuracy_diff']}"
+                    )
+    info["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    for run in runs:
+        run["metrics"] = len(run["metrics"])
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({"machine": info, "args": vars(args), "runs": runs}, indent=2))
+    print(f"wrote {RESULTS.relative_to(ROOT)}")
+    if any(r["max_accuracy_diff"] is not None and r["max_accuracy_diff"] > 0.02 for r in runs):
+        print("warning: a batched trial's accuracy differs from the K = 1 run's by more than 0.02")
+
+
+if __name__ == "__main__":
+    main()
