@@ -18,8 +18,25 @@ from skipsearch.tasks._registry import TASKS, discover_tasks
 from skipsearch.topology import Limits, Topology, check_data, check_topology, check_training
 
 _SPLITS = ("train_size", "val_size", "test_size")
-_VALUES = {"features": lambda v: v, "size": lambda v: 3 * v * v}
-"""Options that set the values per sample (shapes-seg's ``size``: an image and its int64 mask)."""
+
+
+def _teacher_values(s: dict[str, Any]) -> int:
+    """teacher: the inputs, and the float64 products of the teacher network (hidden and class
+    scores per sample), plus its weight matrices spread over the samples."""
+    features, hidden, classes = s["features"], s["hidden"], s["classes"]
+    weights = 2 * (features * hidden + hidden * classes)
+    return features + 2 * (hidden + classes) + -(-weights // max(1, _split_total(s)))
+
+
+def _split_total(s: dict[str, Any]) -> int:
+    return sum(v for k in _SPLITS if isinstance(v := s.get(k), int))
+
+
+_VALUES: dict[str, tuple[tuple[str, ...], Any]] = {
+    "teacher": (("features", "hidden", "classes"), _teacher_values),
+    "shapes-seg": (("size",), lambda s: 3 * s["size"] ** 2),  # the image and its int64 mask
+}
+"""Per task: the options that set the values per sample, and how."""
 
 
 def _int(value: Any) -> int | None:
@@ -43,9 +60,11 @@ def planned_size(name: str, options: dict[str, Any]) -> tuple[int, int] | None:
     if not sizes or any(size is None for size in sizes):
         return None
     values = math.prod(spec.input_shape)
-    for key, per_sample in _VALUES.items():
-        if (count := _int(settings.get(key))) is not None:
-            values = per_sample(count)
+    if name in _VALUES:
+        keys, per_sample = _VALUES[name]
+        if any(_int(settings.get(key)) is None for key in keys):
+            return None
+        values = per_sample(settings)
     return sum(s for s in sizes if s is not None), values
 
 

@@ -37,8 +37,8 @@ DEFAULTS: dict[str, int] = {
     "macs": 50_000_000_000,
     "blocks": 2_000,
     "edges": 20_000,
-    "samples": 20_000_000,
-    "sample_epochs": 10_000_000_000,
+    "samples": 2_000_000,
+    "sample_epochs": 1_000_000_000,
 }
 """Fixed defaults; ``memory`` defaults to half of the machine's memory (:func:`machine_memory`)."""
 

@@ -132,14 +132,18 @@ def test_every_limit_is_counted_from_shapes() -> None:
 
 
 def test_task_sizes_are_known_before_the_data_is_made() -> None:
-    assert planned_size("teacher", {}) == (5500, 20)
-    assert planned_size("teacher", {"train_size": 10**12, "features": 3}) == (10**12 + 1500, 3)
+    # teacher: 20 inputs, and the float64 hidden (64) and class (10) scores it computes per sample
+    assert planned_size("teacher", {}) == (5500, 20 + 2 * (64 + 10) + 1)
+    assert planned_size("teacher", {"train_size": 10**12, "features": 3}) == (10**12 + 1500, 3 + 148 + 1)
+    assert planned_size("teacher", {"hidden": 10**9})[1] > 2 * 10**9  # type: ignore[index]
     assert planned_size("shapes-seg", {"size": 64}) == (3000, 3 * 64 * 64)
     assert planned_size("mnist1d", {"num_samples": 100}) == (100, 40)
     assert planned_size("teacher", {"train_size": "many"}) is None  # the builder names the bad type
     start = time.perf_counter()
     with pytest.raises(UserError, match=r"task 'teacher': 1,000,000,001,500 samples exceeds the limit"):
         check_task_size("teacher", {"train_size": 10**12})
+    with pytest.raises(UserError, match=r"TB of data exceeds"):
+        check_task_size("teacher", {"classes": 10**9})  # numpy would try to allocate 477 GiB
     with pytest.raises(UserError, match=r"epochs x 5,500 samples exceeds the limit of 1,000 sample"):
         check_task_size("teacher", {}, Limits(sample_epochs=1000), epochs=10)
     with pytest.raises(UserError, match=r"TB of data exceeds"):
