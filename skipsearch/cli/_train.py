@@ -33,21 +33,19 @@ def train(
     validation and test metric, losses, cost and time. Exits with 1 if training diverged."""
     from pydantic import ValidationError
 
-    from skipsearch.tasks import TASKS, load_task
+    from skipsearch.tasks import Recipe
 
     topo = load_topology(topology)
-    if task not in TASKS:
-        raise UserError(f"unknown task {task!r} (known: {', '.join(TASKS)})")
     try:
-        config = TASKS[task].default_config.updated(
-            epochs=epochs, lr=lr, batch_size=batch_size, threads=threads, device=device
+        recipe = Recipe.for_task(
+            task, seed, epochs=epochs, lr=lr, batch_size=batch_size, threads=threads, device=device
         )
     except ValidationError as exc:
         err = exc.errors()[0]
         raise UserError(f"--{str(err['loc'][0]).replace('_', '-')}: {err['msg']}") from None
-    data = load_task(task, seed=seed)
+    data = recipe.load_data()
     with training_progress("training", data.metric):
-        info = _train(topo, data, config, seed=seed)
+        info = _train(topo, data, recipe)
     if as_json:
         print(json.dumps(info, indent=2))
     else:
@@ -56,12 +54,12 @@ def train(
         raise typer.Exit(1)
 
 
-def _train(topo: Any, data: Any, config: Any, *, seed: int) -> dict[str, Any]:
-    """Trains ``topo`` from ``seed`` and returns what ``train --json`` prints."""
-    from skipsearch.tasks import train_topology
-
+def _train(topo: Any, data: Any, recipe: Any) -> dict[str, Any]:
+    """Trains ``topo`` with ``recipe`` (a :class:`skipsearch.tasks.Recipe`) on ``data`` and returns
+    what ``train --json`` prints."""
     start = time.perf_counter()
-    run = train_topology(topo, data, config, seed=seed)
+    run = recipe.train(topo, data)
+    config, seed = recipe.train_config, recipe.seed
     result = run.result
     return {
         "topology": topo.name,

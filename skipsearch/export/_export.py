@@ -21,7 +21,7 @@ from skipsearch.export._onnx import write_onnx, write_torchscript
 from skipsearch.export._paths import OutputDir, resolve_output, slug
 from skipsearch.export._pytorch import check_source, pytorch_class_name, pytorch_source
 from skipsearch.nn import build_model
-from skipsearch.tasks import Recipe, finite_or_none, load_task, seed_everything, train_topology
+from skipsearch.tasks import Recipe, finite_or_none, seed_everything
 from skipsearch.topology import Topology, write_graphml
 
 FORMATS = ("json", "graphml", "pytorch", "torchscript", "onnx", "weights", "bundle")
@@ -130,8 +130,7 @@ def write_model_files(
 
 def train_recipe(topology: Topology, recipe: Recipe) -> tuple[fx.GraphModule, dict[str, Any]]:
     """Trains ``topology`` with ``recipe`` exactly as a study trial does; returns model and metrics."""
-    data = load_task(recipe.task, seed=recipe.seed, **recipe.task_options)
-    run = train_topology(topology, data, recipe.train_config, seed=recipe.seed)
+    run = recipe.train(topology)
     result, cost = run.result, run.cost
     if result.status == "diverged":
         raise UserError(f"training {topology.name!r} diverged: {result.reason}")
