@@ -392,13 +392,26 @@ def report(
     """Write a self-contained HTML report of a study (Pareto front, best topologies, gradient flow,
     edge effects, path lengths) that opens offline."""
     from skipsearch.analysis._report import check_output_dir, write_report
+    from skipsearch.search import ensure_reference_point, load_study
 
     if study is None:
         raise UserError("report needs --study NAME")
     out = check_output_dir(output)
     connect(storage, existing=True).dispose()
+    loaded, config = load_study(storage, study, read_only=True)  # before the folder: no empty one
+    reference = ensure_reference_point(loaded, config)
     with training_progress("report") as step:
-        result = write_report(storage, study, out, top=top, analyses=analyses, on_step=step)
+        result = write_report(
+            storage,
+            study,
+            out,
+            study=loaded,
+            config=config,
+            reference=reference,
+            top=top,
+            analyses=analyses,
+            on_step=step,
+        )
     print(f"wrote {result.html} ({len(result.figures)} figures, {result.seconds:.1f} s)", file=sys.stderr)
 
 
