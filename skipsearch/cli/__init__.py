@@ -74,7 +74,17 @@ def main() -> None:
         _fail(message, getattr(exc, "exit_code", 2))
     except KeyboardInterrupt:
         _fail("interrupted", 130)
+    except OSError as exc:  # an output folder that is read-only or full, a path through a file, ...
+        _fail(os_error_text(exc))
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def os_error_text(exc: OSError) -> str:
+    """``PATH: cannot write or read it (Permission denied)``: the file and the system's reason."""
+    reason = exc.strerror or str(exc)
+    if exc.filename is None:
+        return f"cannot read or write a file ({reason})"
+    return f"{exc.filename}: cannot read or write it ({reason})"
 
 
 FLAGS: dict[str, str] = {"knee": "--pick knee", "path": "--plot"}

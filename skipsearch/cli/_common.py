@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -10,6 +11,15 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
 DEFAULT_STORAGE = "sqlite:///skipsearch.db"
+
+
+def finite(value: float | None) -> float | None:
+    """Option callback: click's FloatRange lets ``nan`` through every bound, and ``inf`` through a minimum."""
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"must be a finite number, got {value}")
+    return value
+
+
 """The embedded default: an SQLite file in the working directory."""
 
 

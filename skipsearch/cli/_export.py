@@ -12,7 +12,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from skipsearch.cli._common import DEFAULT_STORAGE, StorageOption
+from skipsearch.cli._common import DEFAULT_STORAGE, StorageOption, finite
 from skipsearch.cli._progress import training_progress
 from skipsearch.errors import UserError
 
@@ -170,7 +170,10 @@ def _fmt(value: float | None) -> str:
 def reproduce(
     bundle: Annotated[Path, typer.Argument(help="A bundle folder (skipsearch export --format bundle).")],
     tolerance: Annotated[
-        float, typer.Option(min=0, help="Largest difference of a metric (and a weight) still counted as equal.")
+        float,
+        typer.Option(
+            min=0, callback=finite, help="Largest difference of a metric (and a weight) still counted as equal."
+        ),
     ] = 1e-6,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:

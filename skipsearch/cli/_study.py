@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from skipsearch.cli._common import DEFAULT_STORAGE, StorageOption
+from skipsearch.cli._common import DEFAULT_STORAGE, StorageOption, finite
 from skipsearch.errors import UserError
 
 if TYPE_CHECKING:
@@ -43,7 +43,9 @@ def run(
     more: Annotated[
         int | None, typer.Option("--more", min=1, help="Run N trials more than the study has (raises the target).")
     ] = None,
-    timeout: Annotated[float | None, typer.Option(min=1, help="Stop starting trials after S seconds.")] = None,
+    timeout: Annotated[
+        float | None, typer.Option(min=1, callback=finite, help="Stop starting trials after S seconds.")
+    ] = None,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes on this machine.")] = 1,
     quiet: Annotated[bool, typer.Option("--quiet", help="Log lines instead of a live progress bar.")] = False,
 ) -> None:
@@ -105,7 +107,9 @@ def worker(
     study: StudyNameOption,
     storage: StorageOption = DEFAULT_STORAGE,
     n_trials: Annotated[int | None, typer.Option(min=1, help="Total trial target (default: the study's).")] = None,
-    timeout: Annotated[float | None, typer.Option(min=1, help="Stop starting trials after S seconds.")] = None,
+    timeout: Annotated[
+        float | None, typer.Option(min=1, callback=finite, help="Stop starting trials after S seconds.")
+    ] = None,
     worker_index: Annotated[
         int | None,
         typer.Option(
@@ -121,6 +125,7 @@ def worker(
         float | None,
         typer.Option(
             min=0,
+            callback=finite,
             envvar="SKIPSEARCH_STOP_GRACE",
             help="On SIGTERM, seconds the running trial may take to finish before it is failed and re-queued "
             "(default: 30).",

@@ -9,9 +9,13 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from skipsearch.cli._common import finite
 from skipsearch.cli._progress import training_progress
 from skipsearch.errors import UserError
-from skipsearch.topology import load_topology
+from skipsearch.topology import check_graph, load_topology
+
+MAX_SEED = 2**32 - 1
+"""numpy's seeds: 0 to 2**32 - 1."""
 
 
 def register(app: typer.Typer) -> None:
@@ -22,8 +26,10 @@ def train(
     topology: Annotated[str, typer.Argument(help="A preset name or a topology file (.json, .graphml).")],
     task: Annotated[str, typer.Option(help="Task to train on (mnist1d, digits, shapes-seg, teacher).")],
     epochs: Annotated[int | None, typer.Option(help="Epochs (default: the task's).")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the initial weights, batch order and validation split.")] = 0,
-    lr: Annotated[float | None, typer.Option(help="Learning rate (default: the task's).")] = None,
+    seed: Annotated[
+        int, typer.Option(min=0, max=MAX_SEED, help="Seed of the initial weights, batch order and validation split.")
+    ] = 0,
+    lr: Annotated[float | None, typer.Option(callback=finite, help="Learning rate (default: the task's).")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Batch size (default: the task's).")] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch (default: the task's).")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda (default: auto).")] = None,
@@ -33,9 +39,13 @@ def train(
     validation and test metric, losses, cost and time. Exits with 1 if training diverged."""
     from pydantic import ValidationError
 
-    from skipsearch.tasks import Recipe
+    from skipsearch.tasks import Recipe, check_run, check_task_size
 
     topo = load_topology(topology)
+    try:
+        check_graph(topo)
+    except UserError as exc:
+        raise UserError(f"{topology}: {exc}") from None
     try:
         recipe = Recipe.for_task(
             task, seed, epochs=epochs, lr=lr, batch_size=batch_size, threads=threads, device=device
@@ -43,7 +53,10 @@ def train(
     except ValidationError as exc:
         err = exc.errors()[0]
         raise UserError(f"--{str(err['loc'][0]).replace('_', '-')}: {err['msg']}") from None
+    config = recipe.train_config
+    check_task_size(task, {}, epochs=config.epochs)
     data = recipe.load_data()
+    check_run(topo, data, config)
     with training_progress("training", data.metric):
         info = _train(topo, data, recipe)
     if as_json:

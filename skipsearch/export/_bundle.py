@@ -119,6 +119,15 @@ class _Manifest(pydantic.BaseModel):
     metrics: dict[str, _Metric]
     files: dict[str, _Sha256]  # type: ignore[valid-type]
 
+    @pydantic.field_validator("metrics")
+    @classmethod
+    def _compared_are_numbers(cls, value: dict[str, Any]) -> dict[str, Any]:
+        """The metrics ``reproduce`` compares are numbers (or null); others (the curve) may be lists."""
+        for key in COMPARED:
+            if isinstance(value.get(key), list):
+                raise ValueError(f"{key!r} must be a number or null, got a list")
+        return value
+
 
 @dataclass
 class MetricDifference:
@@ -275,7 +284,9 @@ def load_bundle_file(folder: Path, fmt: str) -> Any:
 
 def _built(topology: Topology) -> fx.GraphModule:
     from skipsearch.nn import build_model
+    from skipsearch.topology import check_topology
 
+    check_topology(topology)  # a manifest may name any topology: check the limits before allocating
     return build_model(topology)
 
 

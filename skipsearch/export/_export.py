@@ -21,8 +21,8 @@ from skipsearch.export._onnx import write_onnx, write_torchscript
 from skipsearch.export._paths import OutputDir, resolve_output, slug
 from skipsearch.export._pytorch import check_source, pytorch_class_name, pytorch_source
 from skipsearch.nn import build_model
-from skipsearch.tasks import Recipe, finite_or_none, seed_everything
-from skipsearch.topology import Topology, write_graphml
+from skipsearch.tasks import Recipe, check_run, check_task_size, finite_or_none, seed_everything
+from skipsearch.topology import Topology, check_topology, write_graphml
 
 FORMATS = ("json", "graphml", "pytorch", "torchscript", "onnx", "weights", "bundle")
 TRAINED_FORMATS = ("weights", "bundle")
@@ -62,6 +62,8 @@ def export_topology(
         raise FieldError("format", repr(fmt), f"unknown format (known: {', '.join(FORMATS)})")
     if fmt in TRAINED_FORMATS and recipe is None:
         raise FieldError("format", fmt, "trains the topology: give a task (or export a trial of a study)")
+    if fmt not in ("json", "graphml"):  # the others build (and maybe train) the model: check first
+        check_topology(topology)
     out = output if isinstance(output, OutputDir) else OutputDir(resolve_output(output))
     stem = slug(name or topology.name)
     if fmt == "bundle":
@@ -130,7 +132,11 @@ def write_model_files(
 
 def train_recipe(topology: Topology, recipe: Recipe) -> tuple[fx.GraphModule, dict[str, Any]]:
     """Trains ``topology`` with ``recipe`` exactly as a study trial does; returns model and metrics."""
-    run = recipe.train(topology)
+    config = recipe.train_config
+    check_task_size(recipe.task, recipe.task_options, epochs=config.epochs)
+    data = recipe.load_data()
+    check_run(topology, data, config)
+    run = recipe.train(topology, data)
     result, cost = run.result, run.cost
     if result.status == "diverged":
         raise UserError(f"training {topology.name!r} diverged: {result.reason}")

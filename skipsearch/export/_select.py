@@ -20,6 +20,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from skipsearch import metrics as schema
 from skipsearch.errors import FieldError, UserError
 from skipsearch.results import (
     DEFAULT_OBJECTIVES,
@@ -37,7 +38,14 @@ from skipsearch.topology import Topology
 
 METRIC_COLUMNS: tuple[str, ...] = ("accuracy", "test_accuracy", "loss", "params", "macs", "flops", "latency_ms")
 METRIC_COLUMNS += ("train_seconds", "epochs")
-"""Columns of a trial's row copied into :attr:`SelectedTrial.metrics`."""
+"""Columns of a trial's row copied into :attr:`SelectedTrial.metrics`, with the probes it scored."""
+
+
+def _metrics(row: pd.Series) -> dict[str, Any]:
+    """The trial's metrics (:data:`METRIC_COLUMNS`) and the probes of the schema it has values of."""
+    probes = [name for name in schema.probe_names() if name in row.index]
+    values = frame_records(pd.DataFrame([row]), [*METRIC_COLUMNS, *probes])[0]
+    return {k: v for k, v in values.items() if k in METRIC_COLUMNS or v is not None}
 
 
 @dataclass(frozen=True)
@@ -96,7 +104,7 @@ def select_trial(
         trial_number=int(row["trial_number"]),
         topology=_topology(engine, str(row["hash"])),
         state=str(row["state"]),
-        metrics={k: v for k, v in frame_records(pd.DataFrame([row]), METRIC_COLUMNS)[0].items()},
+        metrics=_metrics(row),
         recipe=_recipe(config, row),
         selector=selector,
     )

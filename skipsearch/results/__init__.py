@@ -7,7 +7,14 @@
 from skipsearch.db import normalise_url
 from skipsearch.results._configs import config_objectives, save_study_config, study_config
 from skipsearch.results._labels import format_number, metric_label, objective_label
-from skipsearch.results._models import VERSION_TABLE, EdgeRow, EvaluationRow, StudyConfigRow, TopologyRow
+from skipsearch.results._models import (
+    VERSION_TABLE,
+    EdgeRow,
+    EvaluationRow,
+    MetricValueRow,
+    StudyConfigRow,
+    TopologyRow,
+)
 from skipsearch.results._pareto import (
     DEFAULT_OBJECTIVES,
     ParetoResult,
@@ -54,6 +61,7 @@ __all__ = [
     "EdgeRow",
     "EvaluationRecord",
     "EvaluationRow",
+    "MetricValueRow",
     "ParetoResult",
     "StudyConfigRow",
     "TopologyRow",

@@ -18,6 +18,7 @@ import optuna
 import sqlalchemy
 from optuna.trial import FrozenTrial, TrialState
 
+from skipsearch._names import check_new_study_name, check_study_lookup
 from skipsearch.db import backoff, connection_error_text, is_connection_error, retrying
 from skipsearch.errors import FieldError, UserError
 from skipsearch.results import connect, save_study_config, study_config
@@ -44,7 +45,7 @@ def _comparable(config: dict[str, Any]) -> dict[str, Any]:
     """The part of a configuration that must not change when a study is resumed (the
     objectives among them, so the study's directions always match). The user's data counts by
     its fingerprint, not by where it lies: its absolute paths are left out."""
-    presentation = ("trials", "timeout", "description", "execution", "hypervolume")
+    presentation = ("trials", "timeout", "description", "execution", "hypervolume", "limits")
     kept = {k: v for k, v in config.items() if k not in presentation}
     task = kept.get("task")
     if isinstance(task, dict) and isinstance(task.get("options"), dict) and "fingerprint" in task["options"]:
@@ -67,6 +68,7 @@ def _changed_data(stored: dict[str, Any], current: dict[str, Any]) -> str | None
 def create_study(config: StudyConfig, storage_url: str, study_name: str | None = None) -> optuna.Study:
     """Creates the study, or resumes it when one of that name exists with the same settings."""
     name = study_name or config.name
+    check_new_study_name(name, "study" if study_name else "name")
     ex = config.execution
     storage = open_storage(
         storage_url, heartbeat_interval=ex.heartbeat_interval, grace_period=ex.grace_period, max_retry=ex.max_retry
@@ -125,6 +127,7 @@ def load_study(
     that running trials needs. ``space(config)`` gives the search space the sampler works on, where
     the caller builds one anyway (a worker: its objective samples the same space).
     """
+    check_study_lookup(study_name)
     probe = open_storage(storage_url, heartbeat_interval=None)
     try:
         study = optuna.load_study(study_name=study_name, storage=probe)

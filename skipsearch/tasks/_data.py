@@ -11,16 +11,18 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from skipsearch import metrics as schema
 from skipsearch.errors import UserError
 
-METRICS = ("accuracy", "miou", "rmse", "r2")
+METRICS = schema.TASK_METRICS
 """Task metrics: ``accuracy`` and ``miou`` (classification, segmentation) are maximised, ``rmse``
 minimised and ``r2`` maximised (regression)."""
 
 REGRESSION_METRICS = ("rmse", "r2")
 
-METRIC_DIRECTIONS = {"accuracy": "max", "miou": "max", "rmse": "min", "r2": "max"}
-"""Whether a larger (``max``) or a smaller (``min``) value of each task metric is better."""
+METRIC_DIRECTIONS: dict[str, str] = {name: schema.natural_direction(name) for name in METRICS}
+"""Whether a larger (``max``) or a smaller (``min``) value of each task metric is better (the
+directions of :mod:`skipsearch.metrics`)."""
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 This is the bottom layer of skipsearch: it imports neither torch models nor databases.
 """
 
-from skipsearch.topology._cost import TopologyCost, topology_cost
+from skipsearch.topology._cost import TopologyCost, node_costs, topology_cost
 from skipsearch.topology._graph import Node, SkipEdge, Topology, TopologyError
 from skipsearch.topology._hash import canonical_form, topology_hash
 from skipsearch.topology._io import (
@@ -15,6 +15,15 @@ from skipsearch.topology._io import (
     write_graphml,
 )
 from skipsearch.topology._kinds import ALIGNMENTS, EDGE_KINDS, EdgeKind, edge_kind
+from skipsearch.topology._limits import (
+    Footprint,
+    Limits,
+    check_data,
+    check_graph,
+    check_topology,
+    check_training,
+    footprint,
+)
 from skipsearch.topology._metrics import (
     GraphMetrics,
     graph_metrics,
@@ -31,7 +40,9 @@ __all__ = [
     "OPS",
     "PRESETS",
     "EdgeKind",
+    "Footprint",
     "GraphMetrics",
+    "Limits",
     "Node",
     "Shape",
     "SkipEdge",
@@ -39,11 +50,17 @@ __all__ = [
     "TopologyCost",
     "TopologyError",
     "canonical_form",
+    "check_data",
+    "check_graph",
+    "check_topology",
+    "check_training",
     "edge_kind",
+    "footprint",
     "from_json",
     "get_preset",
     "graph_metrics",
     "load_topology",
+    "node_costs",
     "node_path_distributions",
     "path_length_distribution",
     "read_graphml",

@@ -28,10 +28,16 @@ class Layer:
 
 @dataclass(frozen=True)
 class TopologyCost:
-    """Totals of one forward pass on one sample; ``flops`` is ``2 * macs`` as flop_counter counts."""
+    """Totals of one forward pass on one sample; ``flops`` is ``2 * macs`` as flop_counter counts.
+
+    ``activations`` estimates the values one sample's forward pass produces and a backward pass
+    keeps: every weight layer's output plus the block's own and each merge's (the basis of
+    :mod:`skipsearch.topology._limits`' memory estimate, not an exact count).
+    """
 
     params: int
     macs: int
+    activations: int = 0
 
     @property
     def flops(self) -> int:
@@ -115,16 +121,31 @@ def skip_layers(edge: SkipEdge, src: Shape, dst: Shape) -> list[Layer]:
     return [*align, Layer(params, macs)] if params or macs else align
 
 
-def topology_cost(topology: Topology) -> TopologyCost:
-    """Parameters and MACs of the model built from ``topology``, for one sample."""
+def node_costs(topology: Topology) -> dict[str, TopologyCost]:
+    """Parameters, MACs and activations of every block (skip edges count at their destination)."""
     shapes = topology.shapes
-    layers: list[Layer] = []
+    out: dict[str, TopologyCost] = {}
     for node in topology.nodes[1:]:
         sources = topology.input_sources(node.id)
         merged = (sum(shapes[s][0] for s in sources), *shapes[sources[0]][1:])
-        if node.op in BLOCK_LAYERS:
-            layers += BLOCK_LAYERS[node.op](merged, shapes[node.id], node.params)
+        size = math.prod(shapes[node.id])
+        layers = BLOCK_LAYERS[node.op](merged, shapes[node.id], node.params) if node.op in BLOCK_LAYERS else []
+        values = size * (len(layers) + 1) + (math.prod(merged) if len(sources) > 1 else 0)
         for edge in topology.incoming(node.id):
             if edge.additive:
-                layers += skip_layers(edge, shapes[edge.src], shapes[node.id])
-    return TopologyCost(params=sum(layer.params for layer in layers), macs=sum(layer.macs for layer in layers))
+                skip = skip_layers(edge, shapes[edge.src], shapes[node.id])
+                layers += skip
+                values += size * (len(skip) + 1)
+        params, macs = sum(layer.params for layer in layers), sum(layer.macs for layer in layers)
+        out[node.id] = TopologyCost(params=params, macs=macs, activations=values)
+    return out
+
+
+def topology_cost(topology: Topology) -> TopologyCost:
+    """Parameters and MACs of the model built from ``topology``, for one sample."""
+    costs = node_costs(topology).values()
+    return TopologyCost(
+        params=sum(c.params for c in costs),
+        macs=sum(c.macs for c in costs),
+        activations=math.prod(topology.input_shape) + sum(c.activations for c in costs),
+    )

@@ -14,6 +14,7 @@ follows the sum in a ResNet basic block). A classic residual block is the edge `
 
 from __future__ import annotations
 
+import keyword
 import math
 import re
 from collections.abc import Sequence
@@ -26,6 +27,12 @@ from skipsearch.topology._kinds import ALIGNMENTS, EDGE_KINDS, EdgeKind, edge_ki
 from skipsearch.topology._ops import OPS, Shape, ShapeError
 
 _ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+MAX_ID_LENGTH = 100
+"""Longest node id: the results schema stores edge ends in columns of 100 characters."""
+
+MAX_NAME_LENGTH = 200
+"""Longest topology name: the results schema's ``topologies.name`` column holds 200 characters."""
 
 
 class TopologyError(UserError, ValueError):
@@ -196,6 +203,9 @@ class Topology:
         object.__setattr__(self, "_shapes", self._infer_shapes())
 
     def _check_nodes(self) -> None:
+        if not isinstance(self.name, str) or len(self.name) > MAX_NAME_LENGTH:
+            shown = self.name[:40] + "..." if isinstance(self.name, str) else self.name
+            raise TopologyError(f"the name must be text of at most {MAX_NAME_LENGTH} characters, got {shown!r}")
         if len(self.nodes) < 2:
             raise TopologyError("a topology needs an input node and at least one block")
         seen: set[str] = set()
@@ -329,9 +339,11 @@ def _make_node(data: dict[str, Any] | Node, position: int) -> Node:
     if not isinstance(data, dict):
         raise TopologyError(f"node #{position}: expected an object, got {type(data).__name__}")
     node_id, op = data.get("id"), data.get("op")
-    if not isinstance(node_id, str) or not _ID.fullmatch(node_id) or "__" in node_id:
+    if not _valid_id(node_id):
+        shown = node_id[:40] + "..." if isinstance(node_id, str) and len(node_id) > 40 else node_id
         raise TopologyError(
-            f"node #{position}: 'id' must be a name like 'block3' (letters, digits, single _), got {node_id!r}"
+            f"node #{position}: 'id' must be a name like 'block3' (letters, digits, single _, at most "
+            f"{MAX_ID_LENGTH} characters, not a Python keyword), got {shown!r}"
         )
     if not isinstance(op, str) or op not in OPS:
         raise TopologyError(f"node {node_id!r}: unknown op {op!r} (known: {', '.join(OPS)})")
@@ -340,7 +352,7 @@ def _make_node(data: dict[str, Any] | Node, position: int) -> Node:
         params = OPS[op].normalize(params)
     except ValueError as exc:
         raise TopologyError(f"node {node_id!r}: {exc}") from None
-    return Node(node_id, op, params)
+    return Node(str(node_id), op, params)
 
 
 _EDGE_KEYS = {"src", "dst", "kind", "align", "init"}
@@ -354,7 +366,7 @@ def _make_edge(data: dict[str, Any] | SkipEdge, position: int) -> SkipEdge:
     if not isinstance(data, dict):
         raise TopologyError(f"skip edge #{position}: expected an object, got {type(data).__name__}")
     src, dst = data.get("src"), data.get("dst")
-    named = all(isinstance(end, str) and _ID.fullmatch(end) for end in (src, dst))
+    named = all(_valid_id(end) for end in (src, dst))
     where = f"skip edge {src}->{dst}" if named else f"skip edge #{position}"
     unknown = sorted(set(data) - _EDGE_KEYS)
     if unknown:
@@ -379,6 +391,19 @@ def _make_edge(data: dict[str, Any] | SkipEdge, position: int) -> SkipEdge:
             raise TopologyError(f"{where}: 'init' must be a finite number, got {init!r}")
         init = value
     return SkipEdge(str(src), str(dst), kind, align, init)
+
+
+def _valid_id(node_id: Any) -> bool:
+    """A node id: an ASCII identifier without ``__`` that is not a Python keyword. Ids become names
+    in the code :func:`skipsearch.nn.build_model` generates (``as`` would be a SyntaxError there)
+    and in the exported ``model.py``."""
+    return (
+        isinstance(node_id, str)
+        and len(node_id) <= MAX_ID_LENGTH
+        and _ID.fullmatch(node_id) is not None
+        and "__" not in node_id
+        and not keyword.iskeyword(node_id)
+    )
 
 
 def _finite(value: Any) -> float | None:

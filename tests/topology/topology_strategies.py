@@ -10,6 +10,7 @@ error message must contain (the node or edge at fault), or ``None`` where nothin
 from __future__ import annotations
 
 import copy
+import keyword
 import math
 from collections.abc import Callable
 from typing import Any
@@ -22,7 +23,9 @@ from skipsearch.topology._ops import ACTIVATIONS
 Dict = dict[str, Any]
 Draw = Callable[[st.SearchStrategy[Any]], Any]
 
-ids = st.from_regex(r"[A-Za-z][A-Za-z0-9]{0,4}(_[a-z0-9]{1,3})?", fullmatch=True)
+ids = st.from_regex(r"[A-Za-z][A-Za-z0-9]{0,4}(_[a-z0-9]{1,3})?", fullmatch=True).filter(
+    lambda name: not keyword.iskeyword(name)  # a keyword is a bad id (bad_node_id may draw one)
+)
 names = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc", "Cn", "Co")), max_size=12)
 metas = st.dictionaries(
     st.text("abcdefgh", min_size=1, max_size=4),
@@ -201,7 +204,9 @@ def missing_param(draw: Draw, data: Dict, topo: Topology) -> str:
 
 def bad_node_id(draw: Draw, data: Dict, topo: Topology) -> str:
     k, node = _node_at(draw, data, first=0)
-    node["id"] = draw(st.sampled_from(["", "1a", "a b", "a__b", "a-b", 3, None, "a\n", "h1\n", "é", ["x"]]))
+    node["id"] = draw(
+        st.sampled_from(["", "1a", "a b", "a__b", "a-b", 3, None, "a\n", "h1\n", "é", ["x"], "as", "class", "a" * 101])
+    )
     return f"node #{k}"
 
 
