@@ -38,7 +38,7 @@ from skipsearch.search import create_study, parse_study_config, run_worker
 from skipsearch.tasks import TASKS
 from skipsearch.topology import families
 
-pytestmark = [pytest.mark.reliability]
+pytestmark = [pytest.mark.reliability, pytest.mark.slow]  # the fixtures train a tiny study
 
 FUZZ = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
 
