@@ -93,6 +93,9 @@ def write_report(
     study_name: str,
     output_dir: str | Path,
     *,
+    study: Any,
+    config: Any,
+    reference: dict[str, float],
     top: int = 3,
     analyses: bool = True,
     path_samples: int = 4,
@@ -103,21 +106,21 @@ def write_report(
 
     ``analyses`` runs the gradient-flow and path-gradient measurements (at initialisation, a few
     seconds for small networks) with ``threads`` CPU threads; ``top`` best topologies are drawn.
-    ``on_step`` hears the name of each section as it starts (a progress display).
+    ``on_step`` hears the name of each section as it starts (a progress display). ``study`` is the
+    Optuna study (read-only), ``config`` its validated configuration (a
+    :class:`skipsearch.search.StudyConfig`) and ``reference`` its stored hypervolume reference point:
+    the caller loads them (this package does not import the search).
     """
     step = on_step or (lambda name: None)
     from skipsearch.results import connect, evaluations, pareto
-    from skipsearch.search import ensure_reference_point, load_study
     from skipsearch.tasks import TASKS
 
     start = time.perf_counter()
     out = Path(output_dir)
-    study, config = load_study(storage_url, study_name, read_only=True)  # before the folder: no empty one
     out.mkdir(parents=True, exist_ok=True)
     engine = connect(storage_url)
     frame = evaluations(engine, [study_name])
     objectives = config.objective_pairs
-    reference = ensure_reference_point(study, config)
     metric = TASKS[config.task.name].metric
     page = _Page(out)
     _header(page, study_name, config, frame)

@@ -87,7 +87,7 @@ def os_error_text(exc: OSError) -> str:
     return f"{exc.filename}: cannot read or write it ({reason})"
 
 
-FLAGS: dict[str, str] = {"knee": "--pick knee", "path": "--plot"}
+FLAGS: dict[str, str] = {"knee": "--pick knee"}
 """Fields of lower layers' errors whose flag is not ``--`` plus the field's name."""
 
 

@@ -58,13 +58,11 @@ def register(app: typer.Typer) -> None:
 
 @dataclass
 class _Target:
-    """What to analyse: labelled topologies, a task, training settings and a seed."""
+    """What to analyse: labelled topologies, the seed and (with a task) the training recipe."""
 
     topologies: list[tuple[str, Any]]
-    task: str
-    task_options: dict[str, Any]
-    train: Any
     seed: int
+    recipe: Any = None  # a skipsearch.tasks.Recipe: imported when a command runs, not with the CLI
 
 
 def _resolve(
@@ -77,7 +75,7 @@ def _resolve(
     seed: int | None,
     need_task: bool = True,
 ) -> _Target:
-    from skipsearch.tasks import TASKS
+    from skipsearch.tasks import TASKS, Recipe
     from skipsearch.topology import load_topology
 
     config = None
@@ -97,14 +95,14 @@ def _resolve(
     if task is None:
         if need_task:
             raise UserError("--task is required for a preset or topology file (e.g. --task mnist1d)")
-        return _Target(topos, "", {}, None, seed)
+        return _Target(topos, seed)
     if task not in TASKS:
         raise UserError(f"unknown task {task!r} (known: {', '.join(TASKS)})")
     if config is not None and task == config.task.name:  # the study's own task: its settings
         options, train = dict(config.task.options), config.train_config
     else:
         options, train = {}, TASKS[task].default_config
-    return _Target(topos, task, options, train.updated(epochs=epochs), seed)
+    return _Target(topos, seed, Recipe(task, train.updated(epochs=epochs), seed, options))
 
 
 def _study_file_topologies(path: str) -> tuple[list[tuple[str, Any]], Any]:
@@ -156,14 +154,14 @@ def gradients(
     """Per-block weight-gradient norms at init (and after training); flags vanishing (first/last
     hidden-block ratio < 1e-3) or exploding (> 1e3) flow."""
     from skipsearch.analysis import gradient_flow
-    from skipsearch.tasks import load_task
 
     target = _resolve(topology, task, storage, study, trial, epochs, seed)
-    data = load_task(target.task, seed=target.seed, **target.task_options)
+    recipe = target.recipe
+    data = recipe.load_data()
     results = []
     for label, topo in target.topologies:
         for flow in gradient_flow(
-            topo, data, train=target.train if train else None, seed=target.seed, batch_size=batch_size
+            topo, data, train=recipe.train_config if train else None, seed=recipe.seed, batch_size=batch_size
         ):
             results.append((label, flow))
     if as_json:
@@ -211,11 +209,12 @@ def paths(
     effective depth (Veit et al. 2016)."""
     from skipsearch.analysis import analysis_batch, path_gradients
     from skipsearch.nn import build_model, cpu_threads
-    from skipsearch.tasks import load_task, seed_everything, train_model
+    from skipsearch.tasks import seed_everything, train_model
     from skipsearch.topology import graph_metrics
 
     target = _resolve(topology, task, storage, study, trial, epochs or None, seed, need_task=False)
-    data = load_task(target.task, seed=target.seed, **target.task_options) if target.task else None
+    recipe = target.recipe
+    data = recipe.load_data() if recipe is not None else None
     out = []
     for label, topo in target.topologies:
         info: dict[str, Any] = {"label": label, "topology": topo.name, "metrics": graph_metrics(topo).to_dict()}
@@ -223,9 +222,11 @@ def paths(
             seed_everything(target.seed)
             model = build_model(topo)
             if epochs:
-                train_model(model, data, target.train.updated(device="cpu"), seed=target.seed, evaluate_test=False)
+                train_model(
+                    model, data, recipe.train_config.updated(device="cpu"), seed=recipe.seed, evaluate_test=False
+                )
             x, y = analysis_batch(data, topo, 128)
-            with cpu_threads(target.train.threads):
+            with cpu_threads(recipe.train_config.threads):
                 info["gradients"] = path_gradients(model, x, y, samples=samples, seed=target.seed).to_dict()
             info["gradients"]["stage"] = f"trained {epochs} epochs" if epochs else "init"
         out.append(info)
@@ -273,19 +274,22 @@ def lesion(
     test split (Veit et al. 2016)."""
     from skipsearch.analysis import lesion_study
     from skipsearch.nn import build_model, cpu_threads
-    from skipsearch.tasks import load_task, reshape_for, seed_everything, train_model
+    from skipsearch.tasks import reshape_for, seed_everything, train_model
 
     target = _resolve(topology, task, storage, study, trial, epochs, seed)
-    data = load_task(target.task, seed=target.seed, **target.task_options)
+    recipe = target.recipe
+    data = recipe.load_data()
     results = []
     for label, topo in target.topologies:
-        seed_everything(target.seed)
+        seed_everything(recipe.seed)
         model = build_model(topo)
-        trained = train_model(model, data, target.train.updated(device="cpu"), seed=target.seed, evaluate_test=False)
+        trained = train_model(
+            model, data, recipe.train_config.updated(device="cpu"), seed=recipe.seed, evaluate_test=False
+        )
         if trained.status == "diverged":
             raise UserError(f"{label}: training diverged ({trained.reason})")
         view = reshape_for(data, topo.input_shape)
-        with cpu_threads(target.train.threads):
+        with cpu_threads(recipe.train_config.threads):
             results.append((label, lesion_study(model, view.x_test, view.y_test, data.metric, edges=edges)))
     if as_json:
         print(json.dumps([{"label": label, **les.to_dict()} for label, les in results], indent=2))
@@ -433,13 +437,26 @@ def report(
     """Write a self-contained HTML report of a study (Pareto front, best topologies, gradient flow,
     edge effects, path lengths) that opens offline."""
     from skipsearch.analysis._report import check_output_dir, write_report
+    from skipsearch.search import ensure_reference_point, load_study
 
     if study is None:
         raise UserError("report needs --study NAME")
     out = check_output_dir(output)
     connect(storage, existing=True).dispose()
+    loaded, config = load_study(storage, study, read_only=True)  # before the folder: no empty one
+    reference = ensure_reference_point(loaded, config)
     with training_progress("report") as step:
-        result = write_report(storage, study, out, top=top, analyses=analyses, on_step=step)
+        result = write_report(
+            storage,
+            study,
+            out,
+            study=loaded,
+            config=config,
+            reference=reference,
+            top=top,
+            analyses=analyses,
+            on_step=step,
+        )
     print(f"wrote {result.html} ({len(result.figures)} figures, {result.seconds:.1f} s)", file=sys.stderr)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from typing import Annotated, Any
 
 import typer
@@ -50,7 +51,7 @@ def train(
     training diverged."""
     from pydantic import ValidationError
 
-    from skipsearch.tasks import TASKS, check_run, check_task_size, load_task
+    from skipsearch.tasks import Recipe, check_run, check_task_size
 
     topos = [load_topology(t) for t in topology]
     for path, topo in zip(topology, topos, strict=True):
@@ -59,23 +60,22 @@ def train(
         except UserError as exc:
             raise UserError(f"{path}: {exc}") from None
     sweep = _parse_seeds(seeds) if seeds is not None else [seed]
-    if task not in TASKS:
-        raise UserError(f"unknown task {task!r} (known: {', '.join(TASKS)})")
     try:
-        config = TASKS[task].default_config.updated(
-            epochs=epochs, lr=lr, batch_size=batch_size, threads=threads, device=device
+        recipe = Recipe.for_task(
+            task, seed, epochs=epochs, lr=lr, batch_size=batch_size, threads=threads, device=device
         )
     except ValidationError as exc:
         err = exc.errors()[0]
         raise UserError(f"--{str(err['loc'][0]).replace('_', '-')}: {err['msg']}") from None
+    config = recipe.train_config
     check_task_size(task, {}, epochs=config.epochs)
-    data = load_task(task, seed=seed)
+    data = recipe.load_data()
     for topo in topos:
         check_run(topo, data, config)
     runs = [(t, s) for t in topos for s in sweep]
     if len(runs) == 1:
         with training_progress("training", data.metric):
-            infos = [_train(topos[0], data, config, seed=sweep[0])]
+            infos = [_train(topos[0], data, replace(recipe, seed=sweep[0]))]
     else:
         with training_progress(f"training {len(runs)} together", data.metric):
             infos = _train_together(runs, data, config)
@@ -131,13 +131,12 @@ def _train_together(runs: list[tuple[Any, int]], data: Any, config: Any) -> list
     ]
 
 
-def _train(topo: Any, data: Any, config: Any, *, seed: int) -> dict[str, Any]:
-    """Trains ``topo`` from ``seed`` and returns what ``train --json`` prints."""
-    from skipsearch.tasks import train_topology
-
+def _train(topo: Any, data: Any, recipe: Any) -> dict[str, Any]:
+    """Trains ``topo`` with ``recipe`` (a :class:`skipsearch.tasks.Recipe`) on ``data`` and returns
+    what ``train --json`` prints."""
     start = time.perf_counter()
-    run = train_topology(topo, data, config, seed=seed)
-    return _info(topo, data, config, seed, run.cost, run.result, time.perf_counter() - start)
+    run = recipe.train(topo, data)
+    return _info(topo, data, recipe.train_config, recipe.seed, run.cost, run.result, time.perf_counter() - start)
 
 
 def _info(topo: Any, data: Any, config: Any, seed: int, cost: Any, result: Any, wall: float) -> dict[str, Any]:

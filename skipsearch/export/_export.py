@@ -21,15 +21,7 @@ from skipsearch.export._onnx import write_onnx, write_torchscript
 from skipsearch.export._paths import OutputDir, resolve_output, slug
 from skipsearch.export._pytorch import check_source, pytorch_class_name, pytorch_source
 from skipsearch.nn import build_model
-from skipsearch.tasks import (
-    Recipe,
-    check_run,
-    check_task_size,
-    finite_or_none,
-    load_task,
-    seed_everything,
-    train_topology,
-)
+from skipsearch.tasks import Recipe, check_run, check_task_size, seed_everything, training_metrics
 from skipsearch.topology import Topology, check_topology, write_graphml
 
 FORMATS = ("json", "graphml", "pytorch", "torchscript", "onnx", "weights", "bundle")
@@ -142,22 +134,15 @@ def train_recipe(topology: Topology, recipe: Recipe) -> tuple[fx.GraphModule, di
     """Trains ``topology`` with ``recipe`` exactly as a study trial does; returns model and metrics."""
     config = recipe.train_config
     check_task_size(recipe.task, recipe.task_options, epochs=config.epochs)
-    data = load_task(recipe.task, seed=recipe.seed, **recipe.task_options)
+    data = recipe.load_data()
     check_run(topology, data, config)
-    run = train_topology(topology, data, recipe.train_config, seed=recipe.seed)
+    run = recipe.train(topology, data)
     result, cost = run.result, run.cost
     if result.status == "diverged":
         raise UserError(f"training {topology.name!r} diverged: {result.reason}")
-    metrics = {
-        "accuracy": finite_or_none(result.val_metric),
-        "test_accuracy": finite_or_none(result.test_metric),
-        "loss": finite_or_none(result.val_loss),
-        "params": cost.params,
-        "macs": cost.macs,
-        "flops": cost.flops,
-        "epochs": result.epochs_run,
-        "train_seconds": round(result.train_seconds, 3),
-        "curve": [finite_or_none(v) for v in result.curve],
-    }
+    measured = training_metrics(result)  # what a study trial stores, in the manifest's order:
+    metrics = {k: measured[k] for k in ("accuracy", "test_accuracy", "loss")}
+    metrics |= {"params": cost.params, "macs": cost.macs, "flops": cost.flops, "epochs": measured["epochs"]}
+    metrics |= {"train_seconds": round(result.train_seconds, 3), "curve": measured["curve"]}
     # Exports, checks and saved state dicts live on the CPU, wherever training ran.
     return run.model.cpu().eval(), metrics

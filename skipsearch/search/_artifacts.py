@@ -32,7 +32,8 @@ from optuna.artifacts import FileSystemArtifactStore
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from skipsearch.search._objective import TrialFailed, topology_of
+from skipsearch.search._objective import TrialFailed
+from skipsearch.search._parsed import trial_topology
 
 ARTIFACT_DIR_ENV = "SKIPSEARCH_ARTIFACT_DIR"
 """Environment variable naming the artifact folder (``off`` disables topology pictures)."""
@@ -108,7 +109,7 @@ class TopologyArtifacts:
         try:
             path = self._drawn.get(trial.user_attrs.get("hash", ""))  # drawn before: no need to parse it again
             if path is None:
-                topology = topology_of(trial)  # type: ignore[arg-type]  # reads user attrs, as a FrozenTrial's
+                topology = trial_topology(trial)  # reads user attrs, as a FrozenTrial's
                 if topology is None:
                     return None
                 path = self._picture(topology)

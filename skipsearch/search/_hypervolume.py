@@ -18,7 +18,7 @@ reference point and the ideal point (accuracy 1, costs 0), so a normalised hyper
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import optuna
@@ -89,8 +89,11 @@ def _costliest(config: StudyConfig, space: Any | None, costs: Sequence[str]) -> 
     return worst
 
 
-def ensure_reference_point(study: optuna.Study, config: StudyConfig) -> dict[str, float]:
-    """The study's reference point, chosen and stored when it has none yet (or the file gives one)."""
+def ensure_reference_point(
+    study: optuna.Study, config: StudyConfig, space: Callable[[], Any] | None = None
+) -> dict[str, float]:
+    """The study's reference point, chosen and stored when it has none yet (or the file gives one);
+    ``space()`` gives the study's search space where the caller builds one anyway."""
     given = config.hypervolume.reference_point
     stored = study.user_attrs.get(REFERENCE_ATTR)
     names = [name for name, _ in config.objective_pairs]
@@ -99,7 +102,7 @@ def ensure_reference_point(study: optuna.Study, config: StudyConfig) -> dict[str
     elif isinstance(stored, dict) and set(stored) == set(names):
         return {name: float(stored[name]) for name in names}
     else:
-        point = default_reference_point(config)
+        point = default_reference_point(config, space() if space is not None else None)
     if stored != point:
         study.set_user_attr(REFERENCE_ATTR, point)
     return point

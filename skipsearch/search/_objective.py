@@ -36,6 +36,7 @@ from skipsearch.tasks import (
     probe_batch,
     seed_everything,
     train_model,
+    training_metrics,
 )
 from skipsearch.topology import Topology, graph_metrics
 
@@ -182,16 +183,8 @@ class Objective:
         trial.set_user_attr(key, finite_or_none(flow_ratio(norms)))
 
     def _store_result(self, trial: optuna.Trial, result: TrainResult) -> None:
-        values = {
-            "accuracy": result.val_metric,
-            "test_accuracy": result.test_metric,
-            "loss": result.val_loss,
-            "train_seconds": result.train_seconds,
-            "epochs": result.epochs_run,
-        }
-        for key, value in values.items():
-            trial.set_user_attr(key, finite_or_none(value))
-        trial.set_user_attr("curve", [finite_or_none(v) for v in result.curve])
+        for key, value in training_metrics(result).items():
+            trial.set_user_attr(key, value)
 
     def _values(self, attrs: dict[str, Any]) -> float | list[float]:
         values = [float(attrs[o.column]) for o in self.config.objectives]

@@ -30,13 +30,14 @@ from skipsearch.results import (
     study_names,
     study_row_keys,
 )
-from skipsearch.search._objective import FINISHED_STATES, evaluated, metric_attrs, topology_of
+from skipsearch.search._objective import FINISHED_STATES, evaluated, metric_attrs
+from skipsearch.search._parsed import trial_topology
 
 
 def evaluation_record(study_name: str, trial: FrozenTrial) -> EvaluationRecord | None:
     """The results row of a finished trial; ``None`` for trials that evaluated nothing (a killed
     worker's trial, which Optuna retries, or one rejected before it had a topology)."""
-    topology = topology_of(trial)
+    topology = trial_topology(trial)
     if topology is None or not evaluated(trial):
         return None
     attrs = trial.user_attrs

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 
@@ -11,9 +11,18 @@ from skipsearch.errors import UserError
 from skipsearch.search._config import StudyConfig
 from skipsearch.search._options import check_sampler_options
 
+if TYPE_CHECKING:
+    from skipsearch.search._space import SearchSpace
 
-def make_sampler(config: StudyConfig, worker_index: int = 0) -> optuna.samplers.BaseSampler:
-    """The study file's sampler, seeded per worker so that workers do not propose in lockstep."""
+
+def make_sampler(
+    config: StudyConfig, worker_index: int = 0, space: Callable[[], SearchSpace] | None = None
+) -> optuna.samplers.BaseSampler:
+    """The study file's sampler, seeded per worker so that workers do not propose in lockstep.
+
+    ``space()`` gives the study's search space where the caller builds one anyway (a worker builds
+    its backbone and space once, for the sampler and the objective alike); called only by samplers
+    that need it."""
     seed = config.seed + worker_index
     options = dict(config.sampler.options)
     factories: dict[str, Callable[..., optuna.samplers.BaseSampler]] = {
@@ -24,7 +33,7 @@ def make_sampler(config: StudyConfig, worker_index: int = 0) -> optuna.samplers.
         "nsga2": lambda **kw: optuna.samplers.NSGAIISampler(seed=seed, **kw),
         "random": lambda **kw: optuna.samplers.RandomSampler(seed=seed, **kw),
         "gp": lambda **kw: optuna.samplers.GPSampler(seed=seed, **kw),
-        "predictor": lambda **kw: _predictor_sampler(config, seed, **kw),
+        "predictor": lambda **kw: _predictor_sampler(config, seed, space, **kw),
     }
     check_sampler_options(config.sampler.name, options)
     try:
@@ -55,15 +64,17 @@ def _prescreened(config: StudyConfig, base: optuna.samplers.BaseSampler) -> optu
     )
 
 
-def _predictor_sampler(config: StudyConfig, seed: int, **options: Any) -> optuna.samplers.BaseSampler:
+def _predictor_sampler(
+    config: StudyConfig, seed: int, space: Callable[[], SearchSpace] | None, **options: Any
+) -> optuna.samplers.BaseSampler:
     """The graph-predictor sampler over the study's search space (imported here: it pulls in torch-geometric)."""
     from skipsearch.predictor import PredictorSampler
     from skipsearch.search._space import SearchSpace
 
-    space = SearchSpace(config.backbone.build(), config.space)
-    distributions = {c.param: optuna.distributions.CategoricalDistribution(c.choices) for c in space.candidates}
+    built = space() if space is not None else SearchSpace(config.backbone.build(), config.space)
+    distributions = {c.param: optuna.distributions.CategoricalDistribution(c.choices) for c in built.candidates}
     objectives = [o.name for o in config.objectives]
-    return PredictorSampler(space.topology_from_params, distributions, objectives, seed=seed, **options)
+    return PredictorSampler(built.topology_from_params, distributions, objectives, seed=seed, **options)
 
 
 def make_pruner(config: StudyConfig) -> optuna.pruners.BasePruner:

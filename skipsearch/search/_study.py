@@ -75,11 +75,18 @@ def create_study(config: StudyConfig, storage_url: str, study_name: str | None =
         storage_url, heartbeat_interval=ex.heartbeat_interval, grace_period=ex.grace_period, max_retry=ex.max_retry
     )
     engine = connect(storage_url)  # sets up the results tables before any worker races to
+    spaces: list[SearchSpace] = []  # built at most once, for the sampler and the reference point
+
+    def build_space() -> SearchSpace:
+        if not spaces:
+            spaces.append(SearchSpace(config.backbone.build(), config.space))
+        return spaces[0]
+
     study = optuna.create_study(
         storage=storage,
         study_name=name,
         directions=[o.direction for o in config.objectives],
-        sampler=make_sampler(config),
+        sampler=make_sampler(config, space=build_space),
         pruner=make_pruner(config),
         load_if_exists=True,
     )
@@ -103,17 +110,23 @@ def create_study(config: StudyConfig, storage_url: str, study_name: str | None =
         save_study_config(engine, name, current)
     elif study_config(engine, name) is None:  # a study made before its results kept configurations
         save_study_config(engine, name, current)
-    ensure_reference_point(study, config)
+    ensure_reference_point(study, config, build_space)
     return study
 
 
 def load_study(
-    storage_url: str, study_name: str, worker_index: int = 0, *, read_only: bool = False
+    storage_url: str,
+    study_name: str,
+    worker_index: int = 0,
+    *,
+    read_only: bool = False,
+    space: Callable[[StudyConfig], SearchSpace] | None = None,
 ) -> tuple[optuna.Study, StudyConfig]:
     """Joins an existing study: its configuration comes from the storage.
 
     ``read_only`` (reports, analyses): the study as stored, without the sampler, pruner and heartbeat
-    that running trials needs.
+    that running trials needs. ``space(config)`` gives the search space the sampler works on, where
+    the caller builds one anyway (a worker: its objective samples the same space).
     """
     check_study_lookup(study_name)
     probe = open_storage(storage_url, heartbeat_interval=None)
@@ -136,7 +149,10 @@ def load_study(
         storage_url, heartbeat_interval=ex.heartbeat_interval, grace_period=ex.grace_period, max_retry=ex.max_retry
     )
     study = optuna.load_study(
-        study_name=study_name, storage=storage, sampler=make_sampler(config, worker_index), pruner=make_pruner(config)
+        study_name=study_name,
+        storage=storage,
+        sampler=make_sampler(config, worker_index, (lambda: space(config)) if space is not None else None),
+        pruner=make_pruner(config),
     )
     return study, config
 
@@ -186,7 +202,16 @@ def run_worker(
     it broke is re-queued. Before it exits, the worker waits for the trials of dead workers to go
     stale and runs their retries, so a study never ends with a trial RUNNING.
     """
-    study, config = retrying(lambda: load_study(storage_url, study_name, worker_index), "loading the study")
+    spaces: list[SearchSpace] = []  # built once, from the stored configuration, for sampler and objective
+
+    def build_space(config: StudyConfig) -> SearchSpace:
+        if not spaces:
+            spaces.append(SearchSpace(config.backbone.build(), config.space))
+        return spaces[0]
+
+    study, config = retrying(
+        lambda: load_study(storage_url, study_name, worker_index, space=build_space), "loading the study"
+    )
     threads = config.execution.threads_per_worker
     if threads:
         import torch
@@ -202,7 +227,7 @@ def run_worker(
 
     if retrying(recover, "recovering stale trials") >= goal:
         return study
-    space = SearchSpace(config.backbone.build(), config.space)
+    space = build_space(config)
     timeout = timeout or config.timeout
     deadline = None if timeout is None else time.monotonic() + timeout
     with Shutdown(stop_grace) as shutdown:

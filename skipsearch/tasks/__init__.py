@@ -23,6 +23,7 @@ from skipsearch.tasks._gradients import (
 )
 from skipsearch.tasks._limits import check_loaded, check_run, check_task_size, planned_size
 from skipsearch.tasks._metrics import evaluate, finite_or_none, mean_iou, regression_loss, task_loss
+from skipsearch.tasks._outcome import training_metrics
 from skipsearch.tasks._plugins import ENTRY_POINT_GROUP, import_function
 from skipsearch.tasks._probes import (
     PROBE_BATCH,
@@ -101,4 +102,5 @@ __all__ = [
     "train_batched",
     "train_model",
     "train_topology",
+    "training_metrics",
 ]

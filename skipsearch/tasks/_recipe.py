@@ -7,7 +7,10 @@ from typing import Any
 
 from skipsearch.errors import UserError
 from skipsearch.tasks._config import TrainConfig
-from skipsearch.tasks._registry import TASKS, discover_tasks
+from skipsearch.tasks._data import TaskData
+from skipsearch.tasks._registry import TASKS, discover_tasks, load_task
+from skipsearch.tasks._train import TopologyRun, train_topology
+from skipsearch.topology import Topology
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,15 @@ class Recipe:
         training = spec.default_config.updated(**config.get("training", {}))
         options = dict(config["task"].get("options", {}))
         return cls(name, training, int(config.get("seed", 0) if seed is None else seed), options)
+
+    def load_data(self) -> TaskData:
+        """The task's data, split by this recipe's seed."""
+        return load_task(self.task, seed=self.seed, **self.task_options)
+
+    def train(self, topology: Topology, data: TaskData | None = None) -> TopologyRun:
+        """``topology`` built from this seed and trained as a study trial is (on ``data``, default
+        :meth:`load_data`)."""
+        return train_topology(topology, data or self.load_data(), self.train_config, seed=self.seed)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -69,9 +69,19 @@ def test_the_migration_copies_configurations_from_optuna(tmp_path: Path) -> None
     assert study_config(upgraded, "old")["trials"] == 9
 
 
-def test_export_imports_neither_search_nor_optuna() -> None:
-    for path in sorted((PACKAGE / "export").glob("*.py")):
+def _imports(package: str) -> dict[Path, list[str]]:
+    found = {}
+    for path in sorted((PACKAGE / package).glob("*.py")):
+        names = []
         for node in ast.walk(ast.parse(path.read_text())):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            names += [a.name for a in node.names] if isinstance(node, ast.Import) else []
             names += [node.module or ""] if isinstance(node, ast.ImportFrom) else []
-            assert not any(n.startswith(("skipsearch.search", "optuna")) for n in names), path
+        found[path] = names
+    return found
+
+
+def test_export_imports_neither_search_nor_optuna_and_analysis_no_search() -> None:
+    for path, names in _imports("export").items():
+        assert not any(n.startswith(("skipsearch.search", "optuna")) for n in names), path
+    for path, names in _imports("analysis").items():
+        assert not any(n.startswith("skipsearch.search") for n in names), path

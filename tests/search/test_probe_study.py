@@ -30,6 +30,7 @@ from skipsearch.topology import Topology
 TINY = tiny_study("probes", seed=2, training={"epochs": 1, "batch_size": 256}, trials=4)
 
 
+@pytest.mark.slow
 def test_probes_are_stored_for_every_trial_and_queryable(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 's.db'}"
     study = run_study(url, {**TINY, "analysis": {"probes": True}})
@@ -55,6 +56,7 @@ def test_probes_are_stored_for_every_trial_and_queryable(tmp_path: Path) -> None
     assert "synflow" not in plain.trials[0].user_attrs
 
 
+@pytest.mark.slow
 def test_a_probe_objective_and_a_cost_constraint(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'c.db'}"
     data = {**TINY, "objectives": ["accuracy:max", "macs:min", "naswot:max"], "constraints": ["macs<=2000"]}
@@ -72,6 +74,7 @@ def test_a_probe_objective_and_a_cost_constraint(tmp_path: Path) -> None:
     assert {t.state for t in study.trials} == {TrialState.PRUNED, TrialState.COMPLETE}
 
 
+@pytest.mark.slow
 def test_the_prescreen_trains_the_best_scoring_candidate(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'q.db'}"
     data = {**TINY, "sampler": {"name": "tpe", "prescreen": {"probe": "naswot", "candidates": 5}}}
@@ -116,6 +119,7 @@ def dummy_probe() -> Iterator[str]:
     PROBES.pop("dummy_probe", None)
 
 
+@pytest.mark.slow
 def test_a_new_probe_is_one_schema_entry_plus_its_computation(dummy_probe: str, tmp_path: Path) -> None:
     data = {**TINY, "objectives": ["accuracy:max", f"{dummy_probe}:max"], "analysis": {"probes": [dummy_probe]}}
     config = parse_study_config(data, "d.yaml")  # config validation knows it

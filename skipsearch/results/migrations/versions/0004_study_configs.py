@@ -2,7 +2,7 @@
 attributes where a study already has one (so export and analysis need neither).
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-12-05
 """
 
