@@ -3,14 +3,17 @@ pre-screen; and a new probe is one schema entry plus its computation."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from optuna.trial import TrialState
 from study_helpers import run_study, tiny_study
+from typer.testing import CliRunner
 
 from skipsearch import metrics as schema
+from skipsearch.cli import app
 from skipsearch.errors import UserError
 from skipsearch.export import select_trial
 from skipsearch.nn import build_model
@@ -49,6 +52,11 @@ def test_probes_are_stored_for_every_trial_and_queryable(tmp_path: Path) -> None
     above = evaluations(engine, [study.study_name], where=[f"synflow>{median}"])
     assert len(above) == int((rows["synflow"] > median).sum())
     assert list(evaluations(engine, sort="-naswot")["naswot"]) == sorted(rows["naswot"], reverse=True)
+    cli = CliRunner().invoke(app, ["results", "--storage", url, "--where", f"synflow>{median}", "--format", "json"])
+    assert cli.exit_code == 0, cli.output
+    assert sorted(r["synflow"] for r in json.loads(cli.stdout)) == sorted(above["synflow"])
+    table = CliRunner().invoke(app, ["results", "--storage", url, "--where", f"synflow>{median}", "--wide"])
+    assert table.exit_code == 0 and "synflow" in table.stdout
     front = pareto(engine, [study.study_name], "accuracy:max,naswot").front
     assert len(front) >= 1 and front["naswot"].notna().all()
     plain = run_study(f"sqlite:///{tmp_path / 'p.db'}", {**TINY, "trials": 1})
