@@ -78,6 +78,9 @@ def test_a_probe_objective_and_a_cost_constraint(tmp_path: Path) -> None:
         else:
             assert trial.state == TrialState.COMPLETE and trial.values[2] == attrs["naswot"]
     assert {t.state for t in study.trials} == {TrialState.PRUNED, TrialState.COMPLETE}
+    # A probe has no natural worst value: the reference point comes from probing the space.
+    reference = study.user_attrs["hypervolume_reference_point"]
+    assert reference["naswot"] < min(t.user_attrs["naswot"] for t in study.trials)
 
 
 def test_the_prescreen_trains_the_best_scoring_candidate(tmp_path: Path) -> None:
@@ -100,6 +103,9 @@ def test_bad_probe_settings_are_one_line_errors() -> None:
         "constraints.0.metric: unknown metric 'depth'": {"constraints": ["depth<3"]},
         "analysis.probes: unknown probe 'x'": {"analysis": {"probes": ["x"]}},
         "objectives.1.name: unknown metric 'speed'": {"objectives": ["accuracy:max", "speed:min"]},
+        "sampler: the predictor sampler scores its own": {
+            "sampler": {"name": "predictor", "prescreen": {"probe": "snip"}}
+        },
     }
     for message, change in bad.items():
         with pytest.raises(UserError) as info:
