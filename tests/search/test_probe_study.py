@@ -18,7 +18,7 @@ from skipsearch.errors import UserError
 from skipsearch.export import select_trial
 from skipsearch.nn import build_model
 from skipsearch.results import connect, evaluations, pareto
-from skipsearch.search import parse_study_config
+from skipsearch.search import make_sampler, parse_study_config
 from skipsearch.tasks import (
     PROBES,
     compute_probes,
@@ -149,3 +149,17 @@ def test_a_new_probe_is_one_schema_entry_plus_its_computation(dummy_probe: str, 
     selected = select_trial(url, study.study_name, rank=1)  # exports carry it
     assert selected.metrics[dummy_probe] == front.front.iloc[0][dummy_probe]
     assert schema.label(dummy_probe) == "dummy"
+
+
+def test_the_predictor_sampler_reads_probe_features(tmp_path: Path) -> None:
+    options = {"n_startup_trials": 2, "n_candidates": 12, "fit_config": {"epochs": 10, "members": 2}}
+    data = {**TINY, "sampler": {"name": "predictor", "options": {**options, "features": "probes"}}}
+    study = run_study(f"sqlite:///{tmp_path / 'f.db'}", data)
+    assert len({t.user_attrs["hash"] for t in study.trials}) == 4
+    sampler = make_sampler(parse_study_config(data, "f.yaml"))
+    assert sampler._feature_names == probe_names()
+    fitted = sampler._feature_matrix([Topology.from_json(t.user_attrs["topology"]) for t in study.trials])
+    assert fitted.shape == (4, len(probe_names()))
+    bad = {**TINY, "sampler": {"name": "predictor", "options": {"features": ["depth"]}}}
+    with pytest.raises(UserError, match=r"sampler\.options\.features: 'probes' or a list of probes"):
+        parse_study_config(bad, "b.yaml")
