@@ -8,7 +8,13 @@ with ``--probe`` on the probe batch (no training) and training the best
 (``sampler: {name: random, prescreen: {probe: naswot, candidates: 10}}``). The target: the
 pre-screened search at N reaches the median hypervolume random search reaches at 3N.
 
+``--searches predictor predictor-probes`` runs the probe-fed search instead: the predictor sampler
+(``sampler: predictor``, ``n_startup_trials: --startup``) with the graph only, and with the six
+probes as graph-level features (``options: {features: probes}``), N trials each. Random search is
+deterministic per seed, so its figures are those of the default run (``--random-from``).
+
     python bench/probes_prescreen.py                       # 5 seeds, N=10, naswot, 10 candidates
+    python bench/probes_prescreen.py --searches predictor predictor-probes --out bench/results/probes_fed_search.json
     python bench/probes_prescreen.py --seeds 0 --trials 4 --epochs 1   # smoke run
 """
 
@@ -44,6 +50,8 @@ from skipsearch.search import (
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "probes_prescreen.json"
+STARTUP = [4]
+"""Random trials before the predictor takes over (``--startup``; a 10-trial budget leaves few)."""
 
 
 def config_for(sampler: str, seed: int, trials: int, epochs: int, probe: str, candidates: int) -> Any:
@@ -51,15 +59,23 @@ def config_for(sampler: str, seed: int, trials: int, epochs: int, probe: str, ca
     settings: dict[str, Any] = {"name": "random"}
     if sampler == "prescreen":
         settings["prescreen"] = {"probe": probe, "candidates": candidates}
+    elif sampler.startswith("predictor"):
+        options: dict[str, Any] = {"n_startup_trials": STARTUP[0]}
+        if sampler == "predictor-probes":
+            options["features"] = "probes"
+        settings = {"name": "predictor", "options": options}
     data.update(name=f"pre-{sampler}-{seed}", seed=seed, sampler=settings, early_stopping={"enabled": False})
     data.update(trials=trials)
     data["training"] = {**data["training"], "epochs": epochs, "threads": 1}
     return parse_study_config(data, str(STUDY))
 
 
-def run_search(sampler: str, seed: int, trials: int, epochs: int, probe: str, candidates: int) -> dict[str, Any]:
+def run_search(
+    sampler: str, seed: int, trials: int, epochs: int, probe: str, candidates: int, startup: int
+) -> dict[str, Any]:
     torch.set_num_threads(1)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    STARTUP[0] = startup  # a fresh process: main()'s setting does not reach it
     config = config_for(sampler, seed, trials, epochs, probe, candidates)
     space = SearchSpace(config.backbone.build(), config.space)
     study = optuna.create_study(directions=["maximize", "minimize"], sampler=make_sampler(config))
@@ -78,16 +94,20 @@ def main() -> None:
     parser.add_argument("--probe", default="naswot")
     parser.add_argument("--candidates", type=int, default=10)
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--searches", nargs="+", default=["prescreen", "random"])
+    parser.add_argument("--startup", type=int, default=4)
+    parser.add_argument("--random-from", type=Path, default=RESULTS, help="random's curves when it is not run")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
-    jobs = [(name, seed) for seed in args.seeds for name in ("prescreen", "random")]
-    budget = {"prescreen": args.trials, "random": 3 * args.trials}
-    runs: dict[str, list[list[float]]] = {"prescreen": [], "random": []}
+    STARTUP[0] = args.startup
+    jobs = [(name, seed) for seed in args.seeds for name in args.searches]
+    budget = {name: 3 * args.trials if name == "random" else args.trials for name in args.searches}
+    runs: dict[str, list[list[float]]] = {name: [] for name in args.searches}
     spawn = multiprocessing.get_context("spawn")
     start = time.perf_counter()
     with ProcessPoolExecutor(args.jobs, mp_context=spawn, max_tasks_per_child=1) as pool:
         futures = [
-            pool.submit(run_search, name, seed, budget[name], args.epochs, args.probe, args.candidates)
+            pool.submit(run_search, name, seed, budget[name], args.epochs, args.probe, args.candidates, args.startup)
             for name, seed in jobs
         ]
         for (name, seed), future in zip(jobs, futures, strict=True):
@@ -95,15 +115,16 @@ def main() -> None:
             runs[name].append(result["curve"])
             print(f"seed {seed} {name:9s} hv@end={result['curve'][-1]:.4f} {result['seconds']:.0f}s", flush=True)
     n = args.trials
+    if "random" not in runs:
+        runs["random"] = json.loads(args.random_from.read_text(encoding="utf-8"))["curves"]["random"]
     median = {name: np.median(np.array(curves), axis=0) for name, curves in runs.items()}
-    summary = {
-        "prescreen_at_n": float(median["prescreen"][n - 1]),
-        "random_at_n": float(median["random"][n - 1]),
-        "random_at_3n": float(median["random"][3 * n - 1]),
-    }
-    summary["prescreen_reaches_random_3n"] = summary["prescreen_at_n"] >= summary["random_at_3n"]
+    summary: dict[str, Any] = {f"{name}_at_n": float(median[name][n - 1]) for name in runs}
+    summary["random_at_3n"] = float(median["random"][3 * n - 1])
+    for name in runs:
+        if name != "random":
+            summary[f"{name}_reaches_random_3n"] = summary[f"{name}_at_n"] >= summary["random_at_3n"]
     out = {
-        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "out"},
+        "settings": {k: v for k, v in vars(args).items() if k not in ("out", "random_from")},
         "machine": {"cpus": os.cpu_count(), "load_average": os.getloadavg()},
         "seconds": time.perf_counter() - start,
         "summary": summary,

@@ -147,7 +147,7 @@ def main() -> None:
     print("noise ceiling (seed 0 vs seed 1):", ceiling.round(3).to_dict("records")[0], flush=True)
     predictor = predictor_scores(frame, topologies, args.pool, args.draws)
     out = {
-        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "settings": {k: v for k, v in vars(args).items() if k not in ("out", "plot")},
         "machine": {"cpus": os.cpu_count(), "load_average": os.getloadavg()},
         "seconds": seconds,
         "probe_seconds_median": float(frame["probe_seconds"].median()),

@@ -64,6 +64,8 @@ class PredictorSampler(optuna.samplers.BaseSampler):
         seed: int | None = None,
         cost_fn: Callable[[Topology], dict[str, float]] | None = None,
         shortlist: int = 16,
+        features: Callable[[Topology], list[float]] | None = None,
+        feature_names: Sequence[str] = (),
     ) -> None:
         self._decode = params_to_topology
         self._space = dict(search_space)
@@ -85,6 +87,9 @@ class PredictorSampler(optuna.samplers.BaseSampler):
         self._cost_cache: dict[str, dict[str, float]] = {}
         self._deltas: dict[str, dict[str, float]] | None = None
         self._shortlist = shortlist
+        self._features = features
+        self._feature_names = tuple(feature_names) if features is not None else ()
+        self._feature_cache: dict[str, list[float]] = {}
 
     # -- optuna's interface ---------------------------------------------------------------------
     def reseed_rng(self) -> None:
@@ -137,8 +142,26 @@ class PredictorSampler(optuna.samplers.BaseSampler):
             return
         topologies, targets = zip(*by_hash.values(), strict=True)
         names = [self._objectives[k] for k in self._predicted]
-        self._predictor = fit_predictor(list(topologies), np.array(targets), names, self._fit_config)
+        self._predictor = fit_predictor(
+            list(topologies),
+            np.array(targets),
+            names,
+            self._fit_config,
+            features=self._feature_matrix(topologies),
+            feature_names=self._feature_names,
+        )
         self._fitted_on = numbers
+
+    def _feature_matrix(self, topologies: Sequence[Topology]) -> np.ndarray | None:
+        """The graph-level inputs (probe scores) of ``topologies``, computed once per hash."""
+        if self._features is None:
+            return None
+        rows = []
+        for topology in topologies:
+            if topology.hash not in self._feature_cache:
+                self._feature_cache[topology.hash] = self._features(topology)
+            rows.append(self._feature_cache[topology.hash])
+        return np.array(rows, dtype=np.float64)
 
     # -- candidates -----------------------------------------------------------------------------
     def _ranked_candidates(
@@ -209,7 +232,8 @@ class PredictorSampler(optuna.samplers.BaseSampler):
         x std, one prediction for the whole pool; computed objectives are left at 0 for :meth:`_rank`."""
         out = np.zeros((len(pool), len(self._objectives)))
         if self._predictor is not None:
-            mean, std = self._predictor.predict([topology for _, topology in pool.values()])
+            topologies = [topology for _, topology in pool.values()]
+            mean, std = self._predictor.predict(topologies, self._feature_matrix(topologies))
             for col, k in enumerate(self._predicted):
                 sign = 1.0 if directions[k] == "max" else -1.0  # optimism points towards better
                 out[:, k] = mean[:, col] + sign * self._exploration * std[:, col]

@@ -82,7 +82,7 @@ class Predictor:
         if features is None:
             raise UserError(f"this predictor reads {', '.join(self.features)}: give their values")
         values = feature_values(features, self.features).reshape(n, len(self.features))
-        return (values - self.feature_mean) / self.feature_scale
+        return np.nan_to_num((values - self.feature_mean) / self.feature_scale, nan=0.0)  # missing: the mean
 
     def save(self, path: str) -> None:
         torch.save(
@@ -130,14 +130,15 @@ class Predictor:
 
 def feature_values(features: np.ndarray, names: Sequence[str]) -> np.ndarray:
     """Raw metric values ``[n, len(names)]`` -> the predictor's inputs: ``log10`` of log-scale
-    metrics (:attr:`skipsearch.metrics.Metric.log_scale`: synflow spans orders of magnitude)."""
+    metrics (:attr:`skipsearch.metrics.Metric.log_scale`: synflow spans orders of magnitude).
+    NaN marks a missing value (a probe that was not a finite number); infinities are an error."""
     values = np.asarray(features, dtype=np.float64).reshape(-1, len(names)).copy()
     for k, name in enumerate(names):
         metric = schema.get(name)
         if metric is not None and metric.log_scale:
             values[:, k] = np.log10(np.maximum(values[:, k], 1e-300))
-    if not np.isfinite(values).all():
-        raise UserError(f"feature values must be finite numbers ({', '.join(names)})")
+    if np.isinf(values).any():
+        raise UserError(f"feature values must be finite numbers or missing ({', '.join(names)})")
     return values
 
 
@@ -178,9 +179,11 @@ def fit_predictor(
         if features is None:
             raise UserError(f"give the values of the features {', '.join(names)}")
         values = feature_values(features, names)
-        f_mean, f_scale = values.mean(0), values.std(0)
-        f_scale = np.where(f_scale > 0, f_scale, 1.0)
-        scaled = (values - f_mean) / f_scale
+        with np.errstate(invalid="ignore"):
+            f_mean, f_scale = np.nanmean(values, 0), np.nanstd(values, 0)
+        f_mean = np.nan_to_num(f_mean, nan=0.0)
+        f_scale = np.where(np.isfinite(f_scale) & (f_scale > 0), f_scale, 1.0)
+        scaled = np.nan_to_num((values - f_mean) / f_scale, nan=0.0)  # a missing value counts as the mean
     batch = Batch.from_data_list(_graphs(topologies, scaled))
     target = torch.tensor((y - mean) / scale, dtype=torch.float32)
     torch.manual_seed(config.seed)

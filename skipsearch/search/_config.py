@@ -320,6 +320,14 @@ class SamplerConfig(_Strict):
     options: dict[str, Any] = Field(default_factory=dict)
     prescreen: PrescreenConfig | None = None
 
+    @model_validator(mode="after")
+    def _prescreen_base(self) -> SamplerConfig:
+        if self.prescreen is not None and self.name == "predictor":
+            raise ValueError(
+                "the predictor sampler scores its own candidates: give prescreen to tpe, nsga2, random or gp"
+            )
+        return self
+
 
 class EarlyStoppingConfig(_Strict):
     """Stops a trial whose learning curve cannot plausibly reach the Pareto front (multi-objective),

@@ -5,7 +5,8 @@ different numbers for the same front. So a study's point is chosen once, when th
 created, from what is known before any trial: the quality objective's worst meaningful value
 (accuracy, mIoU and R² at 0; RMSE at that of predicting the training targets' mean, the model that
 learnt nothing) and, for each cost, 1.1 times the cost of the costliest topology the space holds (every candidate
-edge at its costliest choice; latency twice the measured one, for timing noise). Nothing a trial
+edge at its costliest choice; latency twice the measured one, for timing noise); a probe objective, the worst
+score of 16 random topologies of the space moved 10% of their range further. Nothing a trial
 can reach lies beyond it, so the volume never depends on which trials ran first, and samplers and
 runs of one study compare. A study file may give its own (``hypervolume: {reference_point: ...}``).
 
@@ -23,6 +24,7 @@ from typing import Any
 
 import optuna
 
+from skipsearch import metrics as schema
 from skipsearch.search._config import StudyConfig
 
 REFERENCE_ATTR = "hypervolume_reference_point"
@@ -42,15 +44,49 @@ def default_reference_point(config: StudyConfig, space: Any | None = None) -> di
     costs = [name for name, way in config.objective_pairs if name in _COSTS and way == "min"]
     worst = _costliest(config, space, costs) if costs else {}
     point: dict[str, float] = {}
-    for name, _ in config.objective_pairs:
+    for name, way in config.objective_pairs:
         if name in worst:
             margin = LATENCY_MARGIN if name == "latency_ms" else COST_MARGIN
             point[name] = float(margin * worst[name])
         elif name == "rmse":
             point[name] = _mean_predictor_rmse(config)
+        elif name in schema.probe_names():
+            point[name] = _probe_reference(config, space, name, way)
         else:
             point[name] = 0.0  # quality (accuracy, mIoU, R²) at 0; a maximised cost from nothing
     return point
+
+
+PROBE_SAMPLE = 16
+"""Random topologies of the space whose probe scores set a probe objective's reference value."""
+
+
+def _probe_reference(config: StudyConfig, space: Any | None, name: str, direction: str) -> float:
+    """A probe has no natural worst value: the worst score of :data:`PROBE_SAMPLE` random topologies
+    of the space (built from the study seed, on its probe batch) moved 10% of their range further."""
+    import math
+
+    import torch
+
+    from skipsearch.nn import build_model
+    from skipsearch.search._space import SearchSpace
+    from skipsearch.tasks import compute_probes, probe_batch, seed_everything
+
+    space = space or SearchSpace(config.backbone.build(), config.space)
+    topologies = [space.backbone, *space.random_topologies(PROBE_SAMPLE - 1, seed=config.seed)]
+    x, y = probe_batch(config.task.load(config.seed), space.backbone.input_shape, config.seed)
+    scores = []
+    with torch.random.fork_rng(devices=[]):
+        for topology in topologies:
+            seed_everything(config.seed)
+            value = compute_probes(build_model(topology), x, y, [name])[name]
+            if value is not None and math.isfinite(value):
+                scores.append(value)
+    if not scores:
+        return 0.0
+    low, high = min(scores), max(scores)
+    span = (high - low) or abs(high) or 1.0
+    return low - 0.1 * span if direction == "max" else high + 0.1 * span
 
 
 def _mean_predictor_rmse(config: StudyConfig) -> float:

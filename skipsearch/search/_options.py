@@ -41,6 +41,7 @@ SAMPLER_OPTIONS: dict[str, dict[str, tuple[type, float | None, float | None]]] =
         "exploration": (float, 0.0, 1e6),
         "shortlist": _POSITIVE,
         "fit_config": (dict, None, None),
+        "features": (list, None, None),
     },
 }
 """Per sampler: option -> (type, minimum, maximum); integers are bounded so no option can ask for
@@ -84,6 +85,9 @@ def _check(options: dict[str, Any], known: _Spec, at: str, owner: str) -> None:
         elif kind is dict:
             if not isinstance(value, dict):
                 raise UserError(f"{where}: must be a mapping, got {value!r}")
+        elif kind is list:  # the predictor's features: 'probes' or probe names, checked by name later
+            if value != "probes" and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+                raise UserError(f"{where}: must be 'probes' or a list of probe names, got {value!r}")
         elif kind is int:
             if isinstance(value, bool) or not isinstance(value, int):
                 raise UserError(f"{where}: must be an integer, got {value!r}")

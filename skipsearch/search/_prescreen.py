@@ -115,23 +115,34 @@ def _rank_key(value: float | None, maximize: bool) -> float:
     return value if maximize else -value
 
 
-def probe_scorer(
-    probe: str, batch: Callable[[], tuple[torch.Tensor, torch.Tensor]], seed: int, threads: int | None = None
-) -> Callable[[Topology], float | None]:
-    """``score(topology)``: ``probe`` of the model the objective would build (seeded with ``seed``)
-    on the probe batch (``batch()``, read on first use); the global random state is left as it was."""
+def probes_scorer(
+    names: Sequence[str],
+    batch: Callable[[], tuple[torch.Tensor, torch.Tensor]],
+    seed: int,
+    threads: int | None = None,
+) -> Callable[[Topology], dict[str, float | None]]:
+    """``score(topology)``: the probes ``names`` of the model the objective would build (seeded with
+    ``seed``) on the probe batch (``batch()``, read on first use); the global random state is left
+    as it was."""
     cached: list[tuple[torch.Tensor, torch.Tensor]] = []
 
-    def score(topology: Topology) -> float | None:
+    def score(topology: Topology) -> dict[str, float | None]:
         if not cached:
             cached.append(batch())
         x, y = cached[0]
         with torch.random.fork_rng(devices=[]), cpu_threads(threads):
             seed_everything(seed)
-            model = build_model(topology)
-            return compute_probes(model, x, y, [probe])[probe]
+            return compute_probes(build_model(topology), x, y, list(names))
 
     return score
+
+
+def probe_scorer(
+    probe: str, batch: Callable[[], tuple[torch.Tensor, torch.Tensor]], seed: int, threads: int | None = None
+) -> Callable[[Topology], float | None]:
+    """:func:`probes_scorer` of one probe, returning its value."""
+    scores = probes_scorer([probe], batch, seed, threads)
+    return lambda topology: scores(topology)[probe]
 
 
 def prescreened(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -74,7 +75,29 @@ def _predictor_sampler(
     built = space() if space is not None else SearchSpace(config.backbone.build(), config.space)
     distributions = {c.param: optuna.distributions.CategoricalDistribution(c.choices) for c in built.candidates}
     objectives = [o.name for o in config.objectives]
+    if "features" in options:
+        options.update(_probe_features(config, built, options.pop("features")))
     return PredictorSampler(built.topology_from_params, distributions, objectives, seed=seed, **options)
+
+
+def _probe_features(config: StudyConfig, space: Any, wanted: Any) -> dict[str, Any]:
+    """``sampler.options.features`` (``probes`` or a list of probe names): the predictor reads the
+    probe scores of every topology, its candidates' included (scored as the objective scores them)."""
+    from skipsearch import metrics as schema
+    from skipsearch.search._prescreen import probes_scorer
+    from skipsearch.tasks import probe_batch
+
+    names = list(schema.probe_names()) if wanted == "probes" else wanted
+    if not isinstance(names, list) or not names or any(n not in schema.probe_names() for n in names):
+        raise UserError(f"sampler.options.features: 'probes' or a list of probes ({', '.join(schema.probe_names())})")
+    batch = lambda: probe_batch(config.task.load(config.seed), space.backbone.input_shape, config.seed)  # noqa: E731
+    score = probes_scorer(names, batch, config.seed, config.train_config.threads)
+
+    def features(topology: Any) -> list[float]:
+        values = score(topology)
+        return [math.nan if values[n] is None else float(values[n]) for n in names]  # type: ignore[arg-type]
+
+    return {"features": features, "feature_names": names}
 
 
 def make_pruner(config: StudyConfig) -> optuna.pruners.BasePruner:

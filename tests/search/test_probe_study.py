@@ -3,19 +3,22 @@ pre-screen; and a new probe is one schema entry plus its computation."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from optuna.trial import TrialState
 from study_helpers import run_study, tiny_study
+from typer.testing import CliRunner
 
 from skipsearch import metrics as schema
+from skipsearch.cli import app
 from skipsearch.errors import UserError
 from skipsearch.export import select_trial
 from skipsearch.nn import build_model
 from skipsearch.results import connect, evaluations, pareto
-from skipsearch.search import parse_study_config
+from skipsearch.search import make_sampler, parse_study_config
 from skipsearch.tasks import (
     PROBES,
     compute_probes,
@@ -50,6 +53,11 @@ def test_probes_are_stored_for_every_trial_and_queryable(tmp_path: Path) -> None
     above = evaluations(engine, [study.study_name], where=[f"synflow>{median}"])
     assert len(above) == int((rows["synflow"] > median).sum())
     assert list(evaluations(engine, sort="-naswot")["naswot"]) == sorted(rows["naswot"], reverse=True)
+    cli = CliRunner().invoke(app, ["results", "--storage", url, "--where", f"synflow>{median}", "--format", "json"])
+    assert cli.exit_code == 0, cli.output
+    assert sorted(r["synflow"] for r in json.loads(cli.stdout)) == sorted(above["synflow"])
+    table = CliRunner().invoke(app, ["results", "--storage", url, "--where", f"synflow>{median}", "--wide"])
+    assert table.exit_code == 0 and "synflow" in table.stdout
     front = pareto(engine, [study.study_name], "accuracy:max,naswot").front
     assert len(front) >= 1 and front["naswot"].notna().all()
     plain = run_study(f"sqlite:///{tmp_path / 'p.db'}", {**TINY, "trials": 1})
@@ -72,6 +80,9 @@ def test_a_probe_objective_and_a_cost_constraint(tmp_path: Path) -> None:
         else:
             assert trial.state == TrialState.COMPLETE and trial.values[2] == attrs["naswot"]
     assert {t.state for t in study.trials} == {TrialState.PRUNED, TrialState.COMPLETE}
+    # A probe has no natural worst value: the reference point comes from probing the space.
+    reference = study.user_attrs["hypervolume_reference_point"]
+    assert reference["naswot"] < min(t.user_attrs["naswot"] for t in study.trials)
 
 
 @pytest.mark.slow
@@ -95,6 +106,9 @@ def test_bad_probe_settings_are_one_line_errors() -> None:
         "constraints.0.metric: unknown metric 'depth'": {"constraints": ["depth<3"]},
         "analysis.probes: unknown probe 'x'": {"analysis": {"probes": ["x"]}},
         "objectives.1.name: unknown metric 'speed'": {"objectives": ["accuracy:max", "speed:min"]},
+        "sampler: the predictor sampler scores its own": {
+            "sampler": {"name": "predictor", "prescreen": {"probe": "snip"}}
+        },
     }
     for message, change in bad.items():
         with pytest.raises(UserError) as info:
@@ -139,3 +153,17 @@ def test_a_new_probe_is_one_schema_entry_plus_its_computation(dummy_probe: str, 
     selected = select_trial(url, study.study_name, rank=1)  # exports carry it
     assert selected.metrics[dummy_probe] == front.front.iloc[0][dummy_probe]
     assert schema.label(dummy_probe) == "dummy"
+
+
+def test_the_predictor_sampler_reads_probe_features(tmp_path: Path) -> None:
+    options = {"n_startup_trials": 2, "n_candidates": 12, "fit_config": {"epochs": 10, "members": 2}}
+    data = {**TINY, "sampler": {"name": "predictor", "options": {**options, "features": "probes"}}}
+    study = run_study(f"sqlite:///{tmp_path / 'f.db'}", data)
+    assert len({t.user_attrs["hash"] for t in study.trials}) == 4
+    sampler = make_sampler(parse_study_config(data, "f.yaml"))
+    assert sampler._feature_names == probe_names()
+    fitted = sampler._feature_matrix([Topology.from_json(t.user_attrs["topology"]) for t in study.trials])
+    assert fitted.shape == (4, len(probe_names()))
+    bad = {**TINY, "sampler": {"name": "predictor", "options": {"features": ["depth"]}}}
+    with pytest.raises(UserError, match=r"sampler\.options\.features: 'probes' or a list of probes"):
+        parse_study_config(bad, "b.yaml")
