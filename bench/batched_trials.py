@@ -101,6 +101,42 @@ def run_one(name: str, k: int, trials: int, args: argparse.Namespace, device: st
     }
 
 
+def training_only(name: str, k: int, args: argparse.Namespace, device: str) -> dict[str, Any]:
+    """Training alone, without a study: K models one after the other, then fused, 1 epoch each;
+    once for K different topologies of the space (a group's union edges cost compute) and once for
+    one topology with K seeds (a seed sweep: nothing wasted)."""
+    from skipsearch.nn import build_model
+    from skipsearch.search import SearchSpace
+    from skipsearch.tasks import load_task, seed_everything, train_batched, train_model
+
+    config = parse_study_config(study_mapping(name, k, 1, args, device), f"{name}.yaml")
+    train = config.train_config.updated(epochs=1)
+    data = load_task(config.task.name, seed=config.seed)
+    space = SearchSpace(config.backbone.build(), config.space)
+    topologies = space.random_topologies(k, seed=1)
+    out: dict[str, Any] = {"study": name, "device": device, "k": k}
+    for case, members in (("topologies", topologies), ("seed_sweep", [topologies[0]] * k)):
+        seeds = list(range(k)) if case == "seed_sweep" else [0] * k
+        models = []
+        for topology, seed in zip(members, seeds, strict=True):
+            seed_everything(seed)
+            models.append(build_model(topology))
+        alone_n = min(k, 8)  # one after the other: timed on up to 8 and scaled
+        start = time.perf_counter()
+        for model, seed in zip(models[:alone_n], seeds, strict=False):
+            train_model(model, data, train, seed=seed, evaluate_test=False)
+        alone = (time.perf_counter() - start) / alone_n
+        start = time.perf_counter()
+        train_batched(models, data, train, seeds=seeds, evaluate_test=False)
+        fused = (time.perf_counter() - start) / k
+        out[case] = {
+            "alone_s_per_model": round(alone, 4),
+            "fused_s_per_model": round(fused, 4),
+            "speedup": round(alone / fused, 2),
+        }
+    return out
+
+
 def compare(base: dict[str, Any], run: dict[str, Any]) -> dict[str, float | None]:
     """Largest differences of accuracy and loss from the K = 1 run, over the trial numbers both have."""
     acc, loss = [], []
@@ -153,11 +189,24 @@ def main() -> None:
                         f"other {run['other_s_per_trial']:.3f} s/trial  load {run['load_average_1min_before']}  "
                         f"max |d acc| {run['max_accuracy_diff']}"
                     )
+    training: list[dict[str, Any]] = []
+    for device in args.devices.split(","):
+        if device == "cuda" and not torch.cuda.is_available():
+            continue
+        for name in args.studies.split(","):
+            for k in [k for k in ks if k > 1]:
+                row = training_only(name, k, args, device)
+                training.append(row)
+                print(
+                    f"{device} {name:20s} K={k:<4d} training only, 1 epoch: "
+                    f"{row['topologies']['speedup']:.2f}x per model for K topologies, "
+                    f"{row['seed_sweep']['speedup']:.2f}x for a seed sweep  load {os.getloadavg()[0]:.2f}"
+                )
     info["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     for run in runs:
         run["metrics"] = len(run["metrics"])
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"machine": info, "args": vars(args), "runs": runs}, indent=2))
+    RESULTS.write_text(json.dumps({"machine": info, "args": vars(args), "runs": runs, "training": training}, indent=2))
     print(f"wrote {RESULTS.relative_to(ROOT)}")
     if any(r["max_accuracy_diff"] is not None and r["max_accuracy_diff"] > 0.02 for r in runs):
         print("warning: a batched trial's accuracy differs from the K = 1 run's by more than 0.02")

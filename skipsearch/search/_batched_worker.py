@@ -209,6 +209,7 @@ class BatchedRunner:
         started = time.perf_counter()
         members = [_Member(_BufferedTrial(study.ask())) for _ in range(k)]
         self.tracker.group = [m.trial.trial for m in members]
+        self.tracker.current = self.tracker.group[0]  # a trial is running: SIGTERM starts the grace timer
         buffered = [m.trial for m in members]
         with _GroupHeartbeat(study, self.tracker.group):
             for m in members:  # which worker runs them, visible at once
