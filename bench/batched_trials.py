@@ -152,7 +152,7 @@ def compare(base: dict[str, Any], run: dict[str, Any]) -> dict[str, float | None
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2 epochs, fewer trials, K = 1, 8, 64")
-    parser.add_argument("--ks", default=None, help="comma-separated K values (default 1,8,64,256; quick 1,8,64)")
+    parser.add_argument("--ks", default=None, help="comma-separated K values (default 1,8,64; CUDA adds 256)")
     parser.add_argument("--studies", default=",".join(STUDIES))
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--threads", type=int, default=1)
@@ -161,7 +161,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick and args.epochs is None:
         args.epochs = 2
-    ks = [int(k) for k in (args.ks or ("1,8,64" if args.quick else "1,8,64,256")).split(",")]
+    ks = [int(k) for k in (args.ks or "1,8,64").split(",")]
     logging.getLogger("optuna").setLevel(logging.WARNING)
     os.environ.setdefault("SKIPSEARCH_ARTIFACT_DIR", "off")
     info = machine()
@@ -174,7 +174,7 @@ def main() -> None:
                 continue
             for name in args.studies.split(","):
                 base = None
-                for k in ks:
+                for k in ks + ([256] if device == "cuda" and args.ks is None else []):
                     trials = max(k, 8 if k == 1 else 16) if args.quick else max(2 * k, 32)
                     run = run_one(name, k, trials, args, device, Path(tmp))
                     if base is None:

@@ -383,8 +383,8 @@ def train_batched(
                 [stops[i] for i in members],
                 evaluate_test,
             )
-        except torch.OutOfMemoryError:
-            if len(members) == 1:
+        except (torch.OutOfMemoryError, RuntimeError) as exc:
+            if len(members) == 1 or not _out_of_memory(exc):
                 raise
             half = len(members) // 2
             _logger.warning(
@@ -401,6 +401,12 @@ def train_batched(
             results[i] = result
     assert all(r is not None for r in results)
     return [r for r in results if r is not None]
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """CUDA's out-of-memory error, or the CPU allocator's (a plain RuntimeError)."""
+    text = str(exc)
+    return isinstance(exc, torch.OutOfMemoryError) or "can't allocate memory" in text or "out of memory" in text
 
 
 def _train_group(

@@ -175,3 +175,10 @@ def test_out_of_memory_shrinks_the_group(monkeypatch: pytest.MonkeyPatch, caplog
     with caplog.at_level(logging.WARNING, logger="skipsearch.batched"):
         compare(mlp_members()[:4], double_data(256), CONFIG, seeds=[0, 1, 2, 3], tol=1e-9)
     assert "out of memory training 4 models together; going on as groups of 2 and 2" in caplog.text
+
+
+def test_auto_group_size_on_the_cpu_and_a_cpu_allocation_failure_counts_as_out_of_memory() -> None:
+    config = TrainConfig()
+    assert batched.auto_batch_size(families.mlp(40, [16], 10), config, torch.device("cpu")) == batched.AUTO_CPU_BATCH
+    assert batched._out_of_memory(RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate"))
+    assert not batched._out_of_memory(RuntimeError("mat1 and mat2 shapes cannot be multiplied"))
