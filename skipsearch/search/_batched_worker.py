@@ -211,22 +211,25 @@ class BatchedRunner:
         self.tracker.group = [m.trial.trial for m in members]
         self.tracker.current = self.tracker.group[0]  # a trial is running: SIGTERM starts the grace timer
         buffered = [m.trial for m in members]
-        with _GroupHeartbeat(study, self.tracker.group):
-            for m in members:  # which worker runs them, visible at once
-                m.trial.set_user_attr(WORKER_ATTR, worker_id())
-            _write_attrs(study, buffered)
-            finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))  # read once per group
-            for m in members:
-                self._prepare(m, members, finished)
-            _write_attrs(study, buffered)
-            sampled = time.perf_counter()
-            self._train(members)
-            trained = time.perf_counter()
-            for m in members:
-                self._finish(m, members)
-            _write_attrs(study, buffered)
-            told = self._tell(study, members, callbacks)
-        self.tracker.group = []
+        try:
+            with _GroupHeartbeat(study, self.tracker.group):
+                for m in members:  # which worker runs them, visible at once
+                    m.trial.set_user_attr(WORKER_ATTR, worker_id())
+                _write_attrs(study, buffered)
+                finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))  # read once per group
+                for m in members:
+                    self._prepare(m, members, finished)
+                _write_attrs(study, buffered)
+                sampled = time.perf_counter()
+                self._train(members)
+                trained = time.perf_counter()
+                for m in members:
+                    self._finish(m, members)
+                _write_attrs(study, buffered)
+                told = self._tell(study, members, callbacks)
+        finally:  # on a lost database the group's trials go stale and are retried by the recovery
+            self.tracker.group = []
+            self.tracker.current = None
         _logger.info(
             "group of %d trials: sampling %.2f s, training %.2f s, storing %.2f s",
             k,
@@ -338,8 +341,11 @@ class BatchedRunner:
         obj, trial = self.objective, cast(optuna.Trial, m.trial)
         source = members[m.leader] if m.leader is not None else m
         result: TrainResult | None = source.extra.get("result")
-        if result is None:
-            m.error = source.error or TrialFailed("its group's training gave no result")
+        if result is None:  # its training failed; a follower fails with the leader's reason
+            if m.error is None:
+                reason = source.trial.user_attrs.get("failure_reason") or "its group's training gave no result"
+                trial.set_user_attr("failure_reason", reason)
+                m.error = TrialFailed(reason)
             return
         try:
             obj._store_result(trial, result)

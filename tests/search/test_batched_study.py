@@ -95,3 +95,19 @@ def test_batch_trials_setting_is_checked() -> None:
     assert parse_study_config(
         tiny_study("ok", execution={"batch_trials": "auto"}), "ok.yaml"
     ).execution.batch_trials == ("auto")
+
+
+def test_a_group_whose_fused_training_fails_trains_one_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from skipsearch.search import _batched_worker
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("fused kernels unavailable (simulated)")
+
+    monkeypatch.setattr(_batched_worker, "train_batched", broken)
+    data = tiny_study("fallback", trials=3, execution={"batch_trials": 3, "dedupe": False})
+    with caplog.at_level(logging.WARNING, logger="skipsearch.worker"):
+        study = run_study(f"sqlite:///{tmp_path / 'study.db'}", data)
+    assert "fused training of 3 trials failed (RuntimeError: fused kernels unavailable" in caplog.text
+    assert [t.state for t in study.get_trials(deepcopy=False)] == [TrialState.COMPLETE] * 3
