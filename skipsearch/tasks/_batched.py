@@ -383,6 +383,12 @@ def train_batched(
                 [stops[i] for i in members],
                 evaluate_test,
             )
+        except FusionError as exc:  # raised before any training: the models are untouched
+            _logger.info("training %d models one at a time: %s", len(members), exc)
+            group = [
+                train_model(models[i], data, config, seed=seeds[i], should_stop=stops[i], evaluate_test=evaluate_test)
+                for i in members
+            ]
         except (torch.OutOfMemoryError, RuntimeError) as exc:
             if len(members) == 1 or not _out_of_memory(exc):
                 raise
