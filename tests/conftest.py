@@ -11,6 +11,12 @@ from cli_runner import Invoke, invoke
 
 POSTGRES_ENV = "SKIPSEARCH_TEST_POSTGRES_URL"
 
+# One torch thread unless the caller says otherwise, set before anything imports torch: the tests'
+# models are tiny, so a second thread mostly spins (on a shared 2-core machine it made the nn tests
+# several times slower in CPU time). It used to happen by accident: the first in-process study's
+# worker set one thread for the rest of the session.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 
 @pytest.fixture
 def cli() -> Invoke:

@@ -8,6 +8,8 @@ edge effects across a study, graph metrics against outcomes, and the HTML study 
 * :func:`edge_effects` - effect of every (edge, kind) on each objective with an interval;
   :func:`param_importances` - Optuna's fANOVA importances.
 * :func:`metric_correlations` - graph metrics vs. accuracy and cost across studies.
+* :func:`probe_correlations` - zero-cost probes (and params, MACs) vs. the trained metric, with
+  bootstrap intervals; :func:`plot_probe_scatter` their scatter figure.
 * :func:`write_report` - ``report.html`` with embedded figures, no network needed to view it.
 """
 
@@ -21,10 +23,12 @@ from skipsearch.analysis._gradients import (
 )
 from skipsearch.analysis._lesion import Lesion, LesionRow, lesion_mode, lesion_study
 from skipsearch.analysis._paths import PathGradients, node_path_distributions, path_gradients, routed_forward
+from skipsearch.analysis._probes import BASELINES, plot_probe_scatter, probe_correlations
 from skipsearch.analysis._report import Report, write_report
 from skipsearch.tasks import EXPLODING, VANISHING, flow_status, gradient_norms
 
 __all__ = [
+    "BASELINES",
     "EXPLODING",
     "GRAPH_METRICS",
     "OUTCOMES",
@@ -48,6 +52,8 @@ __all__ = [
     "node_path_distributions",
     "param_importances",
     "path_gradients",
+    "plot_probe_scatter",
+    "probe_correlations",
     "routed_forward",
     "write_report",
 ]

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from skipsearch.errors import UserError
 from skipsearch.nn import (
     ACTIVATION_FUNCTIONS,  # the same post activations the compiled model uses
     model_topology,
@@ -32,7 +33,7 @@ from skipsearch.nn import (
     training_mode,
 )
 from skipsearch.tasks import task_loss
-from skipsearch.topology import OPS, Topology, node_path_distributions
+from skipsearch.topology import OPS, Topology, graph_metrics, node_path_distributions
 
 Route = dict[str, tuple[str, str]]
 """Node id -> ``("body", source)`` or ``("skip", source)``: how a path enters the node."""
@@ -147,6 +148,11 @@ def path_gradients(
     input is averaged (deterministic for a given ``seed``).
     """
     topology = model_topology(model)
+    if not graph_metrics(topology).lengths_counted:  # every node's distribution would not fit in memory
+        raise UserError(
+            f"topology {topology.name!r}: too many paths of too many lengths to sample per length "
+            f"({len(topology.nodes)} nodes); path gradients need a smaller network"
+        )
     dist = node_path_distributions(topology)
     final = dist[topology.nodes[-1].id]
     rng = random.Random(seed)

@@ -20,7 +20,7 @@ from skipsearch.cli import (
     _topology,
     _train,
 )
-from skipsearch.errors import UserError
+from skipsearch.errors import FieldError, UserError
 
 app = typer.Typer(
     name="skipsearch",
@@ -61,6 +61,8 @@ def main() -> None:
     """Entry point: bad input becomes one line on stderr and exit code 2, never a traceback."""
     try:
         code = app(standalone_mode=False)
+    except FieldError as exc:
+        _fail(exc.render(flag_of(exc.field)))
     except UserError as exc:
         _fail(str(exc))
     except typer.Abort:  # click turns EOF on a prompt, or Ctrl-C, into Abort
@@ -72,7 +74,26 @@ def main() -> None:
         _fail(message, getattr(exc, "exit_code", 2))
     except KeyboardInterrupt:
         _fail("interrupted", 130)
+    except OSError as exc:  # an output folder that is read-only or full, a path through a file, ...
+        _fail(os_error_text(exc))
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def os_error_text(exc: OSError) -> str:
+    """``PATH: cannot write or read it (Permission denied)``: the file and the system's reason."""
+    reason = exc.strerror or str(exc)
+    if exc.filename is None:
+        return f"cannot read or write a file ({reason})"
+    return f"{exc.filename}: cannot read or write it ({reason})"
+
+
+FLAGS: dict[str, str] = {"knee": "--pick knee", "path": "--plot"}
+"""Fields of lower layers' errors whose flag is not ``--`` plus the field's name."""
+
+
+def flag_of(field: str) -> str:
+    """The command-line flag that sets the parameter ``field`` (``storage`` -> ``--storage``)."""
+    return FLAGS.get(field, f"--{field.replace('_', '-')}")
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:

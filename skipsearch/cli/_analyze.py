@@ -373,6 +373,51 @@ def metrics_cmd(
     _console().print(out)
 
 
+@analyze_app.command("probes")
+def probes_cmd(
+    study: Annotated[str, typer.Option("--study", help="Study whose trials scored the probes.")],
+    storage: StorageOption = DEFAULT_STORAGE,
+    figure: Annotated[Path | None, typer.Option("--figure", help="Write the scatter figure (PNG) here.")] = None,
+    bootstrap: Annotated[int, typer.Option(min=0, help="Bootstrap resamples of the intervals.")] = 1000,
+    as_json: JsonOption = False,
+) -> None:
+    """Rank correlation (Spearman, Kendall, 95% bootstrap intervals) of each zero-cost probe, and of
+    params and MACs, with the trained validation metric of the study's COMPLETE trials."""
+    from skipsearch import metrics as schema
+    from skipsearch.analysis import plot_probe_scatter, probe_correlations
+    from skipsearch.results import evaluations, study_names
+    from skipsearch.tasks import METRIC_DIRECTIONS, TASKS
+
+    engine = connect(storage, existing=True)
+    if study not in study_names(engine):
+        raise UserError(f"--study: no evaluations for study {study!r}")
+    frame = evaluations(engine, [study], where=["state=COMPLETE"])
+    probes = [name for name in schema.probe_names() if frame[name].notna().any()]
+    if not probes:
+        raise UserError(f"study {study!r} has no probe values: run it with 'analysis: {{probes: true}}'")
+    spec = TASKS.get(str(frame["task"].iloc[0]))
+    metric = spec.metric if spec is not None else "accuracy"
+    table = probe_correlations(frame, maximize=METRIC_DIRECTIONS.get(metric, "max") == "max", bootstrap=bootstrap)
+    if figure is not None:
+        plot_probe_scatter(frame, str(figure), title=f"{study}: probes at initialisation vs. {schema.label(metric)}")
+    if as_json:
+        print(json.dumps([{k: _plain(v) for k, v in r.items()} for r in table.to_dict("records")], indent=2))
+        return
+    out = Table("metric", "n", "Spearman", "95% interval", "Kendall", "95% interval", title=f"vs. {metric}")
+    for r in table.itertuples():
+        out.add_row(
+            schema.label(r.metric),
+            str(r.n),
+            _num(r.spearman),
+            f"[{_num(r.spearman_low)}, {_num(r.spearman_high)}]",
+            _num(r.kendall),
+            f"[{_num(r.kendall_low)}, {_num(r.kendall_high)}]",
+        )
+    _console().print(out)
+    if figure is not None:
+        print(f"wrote {figure}", file=sys.stderr)
+
+
 # -- report ---------------------------------------------------------------------------------------
 
 

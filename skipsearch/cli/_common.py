@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -10,12 +11,21 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
 DEFAULT_STORAGE = "sqlite:///skipsearch.db"
+
+
+def finite(value: float | None) -> float | None:
+    """Option callback: click's FloatRange lets ``nan`` through every bound, and ``inf`` through a minimum."""
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"must be a finite number, got {value}")
+    return value
+
+
 """The embedded default: an SQLite file in the working directory."""
 
 
 def _normalise_storage(url: str) -> str:
     """``postgres://`` and ``postgresql://`` URLs use the psycopg driver skipsearch installs."""
-    from skipsearch.results import normalise_url
+    from skipsearch.db import normalise_url
 
     return normalise_url(url)
 

@@ -12,7 +12,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from skipsearch.cli._common import DEFAULT_STORAGE, StorageOption
+from skipsearch.cli._common import DEFAULT_STORAGE, StorageOption, finite
 from skipsearch.cli._progress import training_progress
 from skipsearch.errors import UserError
 
@@ -59,7 +59,7 @@ def export(
 ) -> None:
     """Write a topology, or a trial of a study, as json, graphml, PyTorch code, TorchScript, ONNX, trained
     weights or a bundle of all of them (with a manifest that `skipsearch reproduce` retrains from)."""
-    from skipsearch.export import Recipe, describe, export_topology, resolve_output, select_trial
+    from skipsearch.export import TRAINED_FORMATS, Recipe, describe, export_topology, resolve_output, select_trial
 
     folder = resolve_output(output)  # before any work: a bad --output costs nothing
     selectors = {"--rank": rank, "--pick": pick, "--trial": trial, "--hash": hash_}
@@ -70,6 +70,8 @@ def export(
         raise UserError("give a TOPOLOGY (preset or file) or --study NAME with --rank, --pick, --trial or --hash")
     selected = None
     if study is not None:
+        if len(chosen) != 1:
+            raise UserError("choose the trial with exactly one of --rank K, --pick knee, --trial N or --hash H")
         selected = select_trial(storage, study, rank=rank, knee=pick == "knee", trial=trial, hash=hash_)
         topo, name, recipe = selected.topology, selected.stem, selected.recipe
         if recipe is not None and (task is not None or epochs is not None):
@@ -87,6 +89,8 @@ def export(
         topo = load_topology(str(topology))
         name = topo.name
         recipe = Recipe.for_task(task, seed, epochs=epochs) if task is not None else None
+    if fmt.value in TRAINED_FORMATS and recipe is None:
+        raise UserError(f"--format {fmt.value} trains the topology: give --task (or export a trial of a study)")
     provenance = None
     if selected is not None:
         info = describe(selected)
@@ -166,7 +170,10 @@ def _fmt(value: float | None) -> str:
 def reproduce(
     bundle: Annotated[Path, typer.Argument(help="A bundle folder (skipsearch export --format bundle).")],
     tolerance: Annotated[
-        float, typer.Option(min=0, help="Largest difference of a metric (and a weight) still counted as equal.")
+        float,
+        typer.Option(
+            min=0, callback=finite, help="Largest difference of a metric (and a weight) still counted as equal."
+        ),
     ] = 1e-6,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:

@@ -54,8 +54,8 @@ def parse_args(items: list[str]) -> dict[str, Any]:
             raise UserError(f"--arg {item!r}: write KEY=VALUE with KEY a Python identifier")
         try:
             args[key] = yaml.safe_load(value)
-        except yaml.YAMLError:
-            raise UserError(f"--arg {item!r}: the value is not valid YAML") from None
+        except (yaml.YAMLError, RecursionError, ValueError):  # deep nesting, integers of thousands of digits
+            raise UserError(f"--arg {item[:60]!r}: the value is not valid YAML (or nested too deeply)") from None
     return args
 
 

@@ -8,11 +8,19 @@ from typing import Annotated, Any
 
 import typer
 
-from skipsearch.cli._common import DEFAULT_STORAGE, StorageOption, connect
+from skipsearch.cli._common import DEFAULT_STORAGE, StorageOption, connect, finite
 from skipsearch.errors import UserError
 
 StudiesOption = Annotated[list[str], typer.Option("--study", help="Study whose completed trials to use (repeatable).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the scores as JSON.")]
+FeaturesOption = Annotated[
+    str,
+    typer.Option(
+        "--features",
+        help="'graph' (the topology graph alone), 'probes' (plus every zero-cost probe the studies stored) "
+        "or a comma-separated list of probes.",
+    ),
+]
 
 predictor_app = typer.Typer(help="Graph neural predictor of a topology's accuracy.", no_args_is_help=True)
 
@@ -26,10 +34,13 @@ def train(
     study: StudiesOption,
     storage: StorageOption = DEFAULT_STORAGE,
     out: Annotated[Path, typer.Option(help="Where to save the fitted predictor.")] = Path("predictor.pt"),
-    holdout: Annotated[float, typer.Option(min=0.0, max=0.9, help="Fraction of topologies held out.")] = 0.5,
+    holdout: Annotated[
+        float, typer.Option(min=0.0, max=0.9, callback=finite, help="Fraction of topologies held out.")
+    ] = 0.5,
     seed: Annotated[int, typer.Option(help="Seed of the split and the initialisation.")] = 0,
     epochs: Annotated[int, typer.Option(min=1, help="Training epochs of the predictor.")] = 250,
     members: Annotated[int, typer.Option(min=1, help="Ensemble members.")] = 4,
+    features: FeaturesOption = "graph",
     as_json: JsonOption = False,
 ) -> None:
     """Fit on the studies' completed trials; report Kendall tau and Spearman on the held-out ones."""
@@ -38,16 +49,25 @@ def train(
     from skipsearch.predictor import FitConfig, evaluate_predictor, fit_predictor
 
     topologies, targets = _dataset(storage, study)
+    names = _feature_names(features)
+    values = _features(storage, study, topologies, names)
     order = np.random.default_rng(seed).permutation(len(topologies))
     n_test = round(holdout * len(topologies))
     test, fit = order[:n_test], order[n_test:]
     predictor = fit_predictor(
-        [topologies[i] for i in fit], targets[fit], config=FitConfig(members=members, epochs=epochs, seed=seed)
+        [topologies[i] for i in fit],
+        targets[fit],
+        config=FitConfig(members=members, epochs=epochs, seed=seed),
+        features=None if values is None else values[fit],
+        feature_names=names,
     )
     predictor.save(str(out))
-    scores: dict[str, Any] = {"trained_on": len(fit), "saved": str(out)}
+    scores: dict[str, Any] = {"trained_on": len(fit), "features": ["graph", *names], "saved": str(out)}
     if n_test >= 2:
-        scores["held_out"] = evaluate_predictor(predictor, [topologies[i] for i in test], targets[test])["accuracy"]
+        held = None if values is None else values[test]
+        scores["held_out"] = evaluate_predictor(predictor, [topologies[i] for i in test], targets[test], held)[
+            "accuracy"
+        ]
     _report(scores, as_json)
 
 
@@ -67,13 +87,37 @@ def evaluate(
     topologies, targets = _dataset(storage, study)
     if len(topologies) < 2:
         raise UserError("need at least 2 evaluated topologies to rank")
-    _report({"held_out": evaluate_predictor(predictor, topologies, targets)["accuracy"]}, as_json)
+    values = _features(storage, study, topologies, predictor.features)
+    _report({"held_out": evaluate_predictor(predictor, topologies, targets, values)["accuracy"]}, as_json)
 
 
 def _dataset(storage: str, studies: list[str]) -> tuple[list[Any], Any]:
     from skipsearch.predictor import dataset_from_results
 
     return dataset_from_results(connect(storage, existing=True), studies)
+
+
+def _feature_names(text: str) -> tuple[str, ...]:
+    """``graph`` -> no probes, ``probes`` -> all of them, else the listed ones (checked)."""
+    from skipsearch import metrics as schema
+
+    if text == "graph":
+        return ()
+    if text == "probes":
+        return schema.probe_names()
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    unknown = [n for n in names if n not in schema.probe_names()]
+    if unknown or not names:
+        raise UserError(f"--features {text!r}: give graph, probes or probe names ({', '.join(schema.probe_names())})")
+    return names
+
+
+def _features(storage: str, studies: list[str], topologies: list[Any], names: tuple[str, ...]) -> Any:
+    if not names:
+        return None
+    from skipsearch.predictor import features_from_results
+
+    return features_from_results(connect(storage, existing=True), studies, topologies, names)
 
 
 def _report(scores: dict[str, Any], as_json: bool) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import numbers
 import os
 import sys
@@ -29,6 +30,9 @@ WhereOption = Annotated[
 WideOption = Annotated[
     bool, typer.Option("--wide", help="Show every column, even where the table is wider than the terminal.")
 ]
+
+MAX_ROWS = 10**9
+"""The largest ``--limit``: SQL LIMIT takes a 64-bit integer, SQLite overflows beyond it."""
 
 TABLE_COLUMNS = ["trial_number", "accuracy", "macs", "active_skips", "state", "params", "name", "hash", "study"]
 TABLE_COLUMNS += ["test_accuracy", "latency_ms"]
@@ -58,7 +62,7 @@ def results(
         typer.Option(help="Only trials in this state (COMPLETE, PRUNED, FAIL) or 'all' (default: COMPLETE)."),
     ] = None,
     sort: Annotated[str | None, typer.Option(help="Sort by COL, -COL or COL:desc.")] = None,
-    limit: Annotated[int | None, typer.Option(min=0, help="At most N rows.")] = None,
+    limit: Annotated[int | None, typer.Option(min=0, max=MAX_ROWS, help="At most N rows.")] = None,
     output: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
     wide: WideOption = False,
 ) -> None:
@@ -189,9 +193,9 @@ def pareto(
 
     if plot is not None and plot.suffix.lower() not in (".png", ".html"):
         raise UserError(f"--plot {str(plot)!r}: the file must end in .png or .html")
+    given = _parse_floats(reference_point, "--reference-point") if reference_point else None  # flags first
     engine = connect(storage, existing=True)
     studies = _check_studies(engine, study)
-    given = _parse_floats(reference_point, "--reference-point") if reference_point else None
     setting = study_setting(storage, studies or [], objectives)
     ref, source = (given, "given") if given is not None else (setting.reference, "study")
     result = compute_pareto(engine, studies or [], setting.objectives, where or (), ref, source)
@@ -412,6 +416,9 @@ def _check_studies(engine: Engine, names: list[str] | None) -> list[str] | None:
 
 def _parse_floats(text: str, option: str) -> list[float]:
     try:
-        return [float(v) for v in text.split(",")]
+        values = [float(v) for v in text.split(",")]
     except ValueError:
         raise UserError(f"{option} {text!r}: expected comma-separated numbers") from None
+    if not all(math.isfinite(v) for v in values):
+        raise UserError(f"{option} {text!r}: expected finite numbers (no nan or inf)")
+    return values

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -11,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from skipsearch.cli._common import DEFAULT_STORAGE, StorageOption
+from skipsearch.cli._common import DEFAULT_STORAGE, StorageOption, finite
 from skipsearch.errors import UserError
 
 if TYPE_CHECKING:
@@ -41,7 +43,9 @@ def run(
     more: Annotated[
         int | None, typer.Option("--more", min=1, help="Run N trials more than the study has (raises the target).")
     ] = None,
-    timeout: Annotated[float | None, typer.Option(min=1, help="Stop starting trials after S seconds.")] = None,
+    timeout: Annotated[
+        float | None, typer.Option(min=1, callback=finite, help="Stop starting trials after S seconds.")
+    ] = None,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes on this machine.")] = 1,
     quiet: Annotated[bool, typer.Option("--quiet", help="Log lines instead of a live progress bar.")] = False,
 ) -> None:
@@ -79,17 +83,33 @@ def run(
         if workers == 1:
             run_worker(storage, name, target=target, timeout=timeout, progress=progress)
         else:
-            code = run_local_workers(storage, name, workers, target=target, timeout=timeout, progress=progress)
+            command = worker_command(name, target=target, timeout=timeout)
+            code = run_local_workers(storage, name, workers, command, progress=progress)
             if code != 0:
                 raise UserError(f"a worker exited with code {code}; see its output above")
     _print_front(storage, name, config)
+
+
+def worker_command(
+    study_name: str, *, target: int | None = None, timeout: float | None = None
+) -> Callable[[int], list[str]]:
+    """The command line of local worker ``i`` of ``run --workers``: this CLI's ``worker`` command
+    (the storage URL goes through the environment, never the command line)."""
+    base = [sys.executable, "-m", "skipsearch", "worker", "--study", study_name, "--quiet"]
+    if target:
+        base += ["--n-trials", str(target)]
+    if timeout:
+        base += ["--timeout", str(timeout)]
+    return lambda i: [*base, "--worker-index", str(i)]
 
 
 def worker(
     study: StudyNameOption,
     storage: StorageOption = DEFAULT_STORAGE,
     n_trials: Annotated[int | None, typer.Option(min=1, help="Total trial target (default: the study's).")] = None,
-    timeout: Annotated[float | None, typer.Option(min=1, help="Stop starting trials after S seconds.")] = None,
+    timeout: Annotated[
+        float | None, typer.Option(min=1, callback=finite, help="Stop starting trials after S seconds.")
+    ] = None,
     worker_index: Annotated[
         int | None,
         typer.Option(
@@ -105,6 +125,7 @@ def worker(
         float | None,
         typer.Option(
             min=0,
+            callback=finite,
             envvar="SKIPSEARCH_STOP_GRACE",
             help="On SIGTERM, seconds the running trial may take to finish before it is failed and re-queued "
             "(default: 30).",

@@ -9,7 +9,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from skipsearch.topology import PRESETS, Topology, graph_metrics, load_topology, topology_cost
+from skipsearch.errors import UserError
+from skipsearch.topology import (
+    PRESETS,
+    Topology,
+    check_graph,
+    check_topology,
+    graph_metrics,
+    load_topology,
+    topology_cost,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -35,8 +44,18 @@ def describe(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     latency: Annotated[bool, typer.Option(help="Measure CPU latency (batch of 1).")] = True,
 ) -> None:
-    """Shape, cost and path statistics of a topology."""
+    """Shape, cost and path statistics of a topology.
+
+    The limits (nodes and skip edges; with latency, which builds the model, also parameters, MACs
+    and memory) are checked first: see SKIPSEARCH_LIMIT_* in docs/reliability.md.
+    """
     topo = load_topology(topology)
+    try:
+        check_graph(topo)
+        if latency:
+            check_topology(topo)
+    except UserError as exc:
+        raise UserError(f"{topology}: {exc}") from None
     info = describe_topology(topo, latency=latency)
     if as_json:
         print(json.dumps(info, indent=2))
@@ -79,8 +98,9 @@ def _print_description(topo: Topology, info: dict[str, Any]) -> None:
         table.add_row(node.id, node.op, "x".join(map(str, topo.shapes[node.id])), incoming)
     console.print(table)
     latency = f"{info['latency_ms']:.2f} ms" if info.get("latency_ms") is not None else "not measured"
+    paths = f"{info['paths']:,}" if isinstance(info["paths"], int) else f"{info['paths']} (approximate)"
     console.print(
         f"params {info['params']:,}   MACs {info['macs']:,}   FLOPs {info['flops']:,}   latency {latency}\n"
-        f"paths {info['paths']:,}   path length {info['shortest_path']}..{info['longest_path']} "
+        f"paths {paths}   path length {info['shortest_path']}..{info['longest_path']} "
         f"(mean {info['mean_path_length']:.2f})   active skips {info['active_skips']}"
     )

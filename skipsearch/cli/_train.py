@@ -9,9 +9,13 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from skipsearch.cli._common import finite
 from skipsearch.cli._progress import training_progress
 from skipsearch.errors import UserError
-from skipsearch.topology import load_topology
+from skipsearch.topology import check_graph, load_topology
+
+MAX_SEED = 2**32 - 1
+"""numpy's seeds: 0 to 2**32 - 1."""
 
 
 def register(app: typer.Typer) -> None:
@@ -24,7 +28,9 @@ def train(
     ],
     task: Annotated[str, typer.Option(help="Task to train on (mnist1d, digits, shapes-seg, teacher).")],
     epochs: Annotated[int | None, typer.Option(help="Epochs (default: the task's).")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the initial weights, batch order and validation split.")] = 0,
+    seed: Annotated[
+        int, typer.Option(min=0, max=MAX_SEED, help="Seed of the initial weights, batch order and validation split.")
+    ] = 0,
     seeds: Annotated[
         str | None,
         typer.Option(
@@ -32,7 +38,7 @@ def train(
             "order (the validation split stays --seed's)."
         ),
     ] = None,
-    lr: Annotated[float | None, typer.Option(help="Learning rate (default: the task's).")] = None,
+    lr: Annotated[float | None, typer.Option(callback=finite, help="Learning rate (default: the task's).")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Batch size (default: the task's).")] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch (default: the task's).")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda (default: auto).")] = None,
@@ -44,9 +50,14 @@ def train(
     training diverged."""
     from pydantic import ValidationError
 
-    from skipsearch.tasks import TASKS, load_task
+    from skipsearch.tasks import TASKS, check_run, check_task_size, load_task
 
     topos = [load_topology(t) for t in topology]
+    for path, topo in zip(topology, topos, strict=True):
+        try:
+            check_graph(topo)
+        except UserError as exc:
+            raise UserError(f"{path}: {exc}") from None
     sweep = _parse_seeds(seeds) if seeds is not None else [seed]
     if task not in TASKS:
         raise UserError(f"unknown task {task!r} (known: {', '.join(TASKS)})")
@@ -57,7 +68,10 @@ def train(
     except ValidationError as exc:
         err = exc.errors()[0]
         raise UserError(f"--{str(err['loc'][0]).replace('_', '-')}: {err['msg']}") from None
+    check_task_size(task, {}, epochs=config.epochs)
     data = load_task(task, seed=seed)
+    for topo in topos:
+        check_run(topo, data, config)
     runs = [(t, s) for t in topos for s in sweep]
     if len(runs) == 1:
         with training_progress("training", data.metric):
@@ -74,15 +88,24 @@ def train(
         raise typer.Exit(1)
 
 
+MAX_SWEEP = 4096
+"""Most seeds one ``--seeds`` sweep trains together."""
+
+
 def _parse_seeds(text: str) -> list[int]:
     """``0-7`` or ``1,5,9`` (or both: ``0-3,10``) as a list of distinct seeds."""
     out: list[int] = []
     try:
         for part in text.split(","):
             first, dash, last = part.strip().partition("-")
-            out += list(range(int(first), int(last) + 1)) if dash else [int(first)]
+            low, high = int(first), int(last) if dash else int(first)
+            if not 0 <= low <= high <= MAX_SEED or high - low + len(out) >= MAX_SWEEP:
+                raise ValueError
+            out += range(low, high + 1)
     except ValueError:
-        raise UserError(f"--seeds: {text!r} is not a list of seeds like 0-7 or 1,5,9") from None
+        raise UserError(
+            f"--seeds: {text!r} is not a list of at most {MAX_SWEEP} seeds in 0..{MAX_SEED} like 0-7 or 1,5,9"
+        ) from None
     if not out or len(set(out)) != len(out):
         raise UserError(f"--seeds: {text!r} names no seed, or a seed twice")
     return out

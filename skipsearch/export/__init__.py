@@ -29,7 +29,8 @@ from skipsearch.export._export import (
 )
 from skipsearch.export._paths import OutputDir, resolve_output, slug
 from skipsearch.export._pytorch import load_source, pytorch_source
-from skipsearch.export._select import Recipe, SelectedTrial, describe, knee_index, objectives_of, select_trial
+from skipsearch.export._select import SelectedTrial, describe, knee_index, objectives_of, select_trial
+from skipsearch.tasks import Recipe
 
 __all__ = [
     "BUNDLE_FORMAT",

@@ -34,7 +34,7 @@ from skipsearch.export._export import ExportResult, example_input, train_recipe,
 from skipsearch.export._onnx import ATOL
 from skipsearch.export._paths import OutputDir
 from skipsearch.export._pytorch import load_source, pytorch_class_name, pytorch_source
-from skipsearch.export._select import Recipe
+from skipsearch.tasks import Recipe
 from skipsearch.topology import Topology, write_graphml
 
 BUNDLE_FORMAT = "skipsearch-bundle/1"
@@ -119,6 +119,15 @@ class _Manifest(pydantic.BaseModel):
     metrics: dict[str, _Metric]
     files: dict[str, _Sha256]  # type: ignore[valid-type]
 
+    @pydantic.field_validator("metrics")
+    @classmethod
+    def _compared_are_numbers(cls, value: dict[str, Any]) -> dict[str, Any]:
+        """The metrics ``reproduce`` compares are numbers (or null); others (the curve) may be lists."""
+        for key in COMPARED:
+            if isinstance(value.get(key), list):
+                raise ValueError(f"{key!r} must be a number or null, got a list")
+        return value
+
 
 @dataclass
 class MetricDifference:
@@ -187,7 +196,7 @@ def read_manifest(bundle: str | Path) -> tuple[Path, dict[str, Any], Topology]:
     folder = Path(bundle)
     path = folder / MANIFEST
     if not path.exists():
-        raise UserError(f"{bundle}: not a bundle (no {MANIFEST}); make one with skipsearch export --format bundle")
+        raise UserError(f"{bundle}: not a bundle (no {MANIFEST}); export a trial in the bundle format to make one")
     if path.is_symlink() or not path.is_file():
         raise UserError(f"{path}: not a plain file")
     manifest = _parse_manifest(path)
@@ -275,7 +284,9 @@ def load_bundle_file(folder: Path, fmt: str) -> Any:
 
 def _built(topology: Topology) -> fx.GraphModule:
     from skipsearch.nn import build_model
+    from skipsearch.topology import check_topology
 
+    check_topology(topology)  # a manifest may name any topology: check the limits before allocating
     return build_model(topology)
 
 

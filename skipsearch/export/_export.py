@@ -16,14 +16,21 @@ from typing import Any
 import torch
 from torch import fx
 
-from skipsearch.errors import UserError
+from skipsearch.errors import FieldError, UserError
 from skipsearch.export._onnx import write_onnx, write_torchscript
 from skipsearch.export._paths import OutputDir, resolve_output, slug
 from skipsearch.export._pytorch import check_source, pytorch_class_name, pytorch_source
-from skipsearch.export._select import Recipe
 from skipsearch.nn import build_model
-from skipsearch.tasks import finite_or_none, load_task, seed_everything, train_topology
-from skipsearch.topology import Topology, write_graphml
+from skipsearch.tasks import (
+    Recipe,
+    check_run,
+    check_task_size,
+    finite_or_none,
+    load_task,
+    seed_everything,
+    train_topology,
+)
+from skipsearch.topology import Topology, check_topology, write_graphml
 
 FORMATS = ("json", "graphml", "pytorch", "torchscript", "onnx", "weights", "bundle")
 TRAINED_FORMATS = ("weights", "bundle")
@@ -60,9 +67,11 @@ def export_topology(
     (study, trial, recorded metrics) goes into a bundle's manifest.
     """
     if fmt not in FORMATS:
-        raise UserError(f"--format {fmt!r}: unknown format (known: {', '.join(FORMATS)})")
+        raise FieldError("format", repr(fmt), f"unknown format (known: {', '.join(FORMATS)})")
     if fmt in TRAINED_FORMATS and recipe is None:
-        raise UserError(f"--format {fmt} trains the topology: give --task (or export a trial of a study)")
+        raise FieldError("format", fmt, "trains the topology: give a task (or export a trial of a study)")
+    if fmt not in ("json", "graphml"):  # the others build (and maybe train) the model: check first
+        check_topology(topology)
     out = output if isinstance(output, OutputDir) else OutputDir(resolve_output(output))
     stem = slug(name or topology.name)
     if fmt == "bundle":
@@ -95,7 +104,9 @@ def export_model(topology: Topology, seed: int, state_dict: dict[str, torch.Tens
             model.load_state_dict(state_dict, strict=True)
         except RuntimeError as exc:
             first = str(exc).splitlines()[0]
-            raise UserError(f"--weights: the state dict does not fit topology {topology.name!r}: {first}") from None
+            raise FieldError(
+                "weights", None, f"the state dict does not fit topology {topology.name!r}: {first}"
+            ) from None
     return model.eval()
 
 
@@ -124,12 +135,15 @@ def write_model_files(
         path = out.path(f"{stem}.onnx")
         write_onnx(model, example, path, dynamo=dynamo)
         return [path]
-    raise UserError(f"--format {fmt!r}: not a model format")
+    raise FieldError("format", repr(fmt), "not a model format")
 
 
 def train_recipe(topology: Topology, recipe: Recipe) -> tuple[fx.GraphModule, dict[str, Any]]:
     """Trains ``topology`` with ``recipe`` exactly as a study trial does; returns model and metrics."""
+    config = recipe.train_config
+    check_task_size(recipe.task, recipe.task_options, epochs=config.epochs)
     data = load_task(recipe.task, seed=recipe.seed, **recipe.task_options)
+    check_run(topology, data, config)
     run = train_topology(topology, data, recipe.train_config, seed=recipe.seed)
     result, cost = run.result, run.cost
     if result.status == "diverged":

@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from skipsearch.errors import UserError
+from skipsearch.errors import FieldError, UserError
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_]+")
 _MAX_STEM = 80
@@ -35,12 +35,14 @@ def resolve_output(output: str | Path, cwd: Path | None = None) -> Path:
     base = (cwd or Path.cwd()).resolve()
     resolved = (raw if raw.is_absolute() else base / raw).resolve()
     if not raw.is_absolute() and not resolved.is_relative_to(base):
-        raise UserError(
-            f"--output {str(output)!r}: a relative output folder must stay inside the current directory "
-            "(it resolves outside it); give an absolute path to write elsewhere"
+        raise FieldError(
+            "output",
+            repr(str(output)),
+            "a relative output folder must stay inside the current directory "
+            "(it resolves outside it); give an absolute path to write elsewhere",
         )
     if resolved.exists() and not resolved.is_dir():
-        raise UserError(f"--output {str(output)!r}: exists and is not a folder")
+        raise FieldError("output", repr(str(output)), "exists and is not a folder")
     return resolved
 
 
@@ -52,7 +54,7 @@ class OutputDir:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise UserError(f"--output {str(root)!r}: cannot create the folder ({exc.strerror})") from None
+            raise FieldError("output", repr(str(root)), f"cannot create the folder ({exc.strerror})") from None
 
     def path(self, *names: str) -> Path:
         """``root/names...`` after checking each name and where the result really points."""

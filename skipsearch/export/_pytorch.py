@@ -18,8 +18,8 @@ import torch
 from torch import fx, nn
 
 from skipsearch.errors import UserError
-from skipsearch.nn import GatedSkip, LinearAct, ProjectionShortcut, ScalarSkip, SwitchSkip, ZeroPadShortcut, skip_name
-from skipsearch.topology import Topology
+from skipsearch.nn import SKIP_BUILDERS, LinearAct, ProjectionShortcut, ZeroPadShortcut, skip_name
+from skipsearch.topology import SkipEdge, Topology
 
 _NORM = {"eps": "1e-05", "momentum": "0.1", "affine": "True", "bias": "True", "track_running_stats": "True"}
 _LEAVES: dict[type[nn.Module], dict[str, str]] = {
@@ -50,14 +50,14 @@ _LEAVES: dict[type[nn.Module], dict[str, str]] = {
 
 ``repr`` of each of these is a valid constructor call (the exported file's own check proves it)."""
 
-_MODULE_CLASSES: dict[str, str] = {
-    cls.__name__: inspect.getsource(cls) for cls in (LinearAct, ZeroPadShortcut, ScalarSkip, GatedSkip, SwitchSkip)
-}
-_MODULE_CLASSES["ProjectionShortcut"] = '''
+_PROJECTION_SOURCE = '''
 class ProjectionShortcut(nn.Sequential):
     """ResNet option B: a strided 1x1 convolution (a linear map for vectors) and BatchNorm."""
 '''
-"""Source of the skip modules, written into the file; the projection is built from its children there."""
+"""The projection is written as a bare ``nn.Sequential`` subclass, built from its children there."""
+
+_RESERVED = ("torch", "nn", "INPUT_SHAPE", "OUTPUT_SHAPE", "LinearAct", "ZeroPadShortcut", "ProjectionShortcut")
+"""Names the file may define besides the skip kinds' module classes."""
 
 _CLEARING = re.compile(r";\s+(?:[A-Za-z_][A-Za-z0-9_]* = )+None\s*$")
 _CHILD_CALL = re.compile(r"self\.(blocks|skips)\.([A-Za-z_][A-Za-z0-9_]*)\(")
@@ -76,16 +76,16 @@ def pytorch_source(model: fx.GraphModule, topology: Topology, *, stem: str = "mo
 
     ``stem`` is the file's name without ``.py``; its docstring shows loading ``stem.pt`` next to it.
     """
-    inits = {skip_name(e): e.init for e in topology.active_skips}
+    edges = {skip_name(e): e for e in topology.active_skips}
     used: set[str] = set()
     holders = []
     for holder in ("blocks", "skips"):
         container = getattr(model, holder, None)
         children = dict(container.named_children()) if container is not None else {}
         if children:
-            holders.append(_holder_source(holder, children, inits, used))
+            holders.append(_holder_source(holder, children, edges, used))
     class_name = pytorch_class_name(model)
-    classes = "\n\n\n".join(_MODULE_CLASSES[name].strip("\n") for name in _MODULE_CLASSES if name in used)
+    classes = "\n\n\n".join(source.strip("\n") for name, source in _module_classes().items() if name in used)
     parts = [
         _docstring(topology, stem, class_name) + "\nimport torch\nfrom torch import nn\n\n"
         f"INPUT_SHAPE = {tuple(topology.input_shape)!r}\nOUTPUT_SHAPE = {tuple(topology.output_shape)!r}\n",
@@ -125,23 +125,39 @@ def _docstring(topology: Topology, stem: str, class_name: str) -> str:
     )
 
 
+def _module_classes() -> dict[str, str]:
+    """Source of the module classes a file may define, in the order they are written: LinearAct,
+    ZeroPadShortcut, every registered skip kind's module (read live, so new kinds export too), then
+    ProjectionShortcut."""
+    classes = {cls.__name__: inspect.getsource(cls) for cls in (LinearAct, ZeroPadShortcut)}
+    for builder in SKIP_BUILDERS.values():
+        if builder.module is not None:
+            classes.setdefault(builder.module.__name__, inspect.getsource(builder.module))
+    classes["ProjectionShortcut"] = _PROJECTION_SOURCE
+    return classes
+
+
 def _class_name(name: str) -> str:
-    if keyword.iskeyword(name) or name in _MODULE_CLASSES or name in ("torch", "nn", "INPUT_SHAPE", "OUTPUT_SHAPE"):
+    if (
+        keyword.iskeyword(name)
+        or name in _RESERVED
+        or any(b.module and b.module.__name__ == name for b in SKIP_BUILDERS.values())
+    ):
         return f"Net{name}"
     return name
 
 
-def _holder_source(holder: str, children: dict[str, nn.Module], inits: dict[str, Any], used: set[str]) -> str:
+def _holder_source(holder: str, children: dict[str, nn.Module], edges: dict[str, SkipEdge], used: set[str]) -> str:
     lines = [f"        self.{holder} = nn.ModuleDict(\n", "            {\n"]
     for name, module in children.items():
         key = f'"{name}": '  # node ids and skip names are identifiers: no quoting needed
-        expr = _module_expr(module, inits.get(name), used, indent=16, start=16 + len(key))
+        expr = _module_expr(module, edges.get(name), used, indent=16, start=16 + len(key))
         lines.append(f"                {key}{expr},\n")
     lines += ["            }\n", "        )\n"]
     return "".join(lines)
 
 
-def _module_expr(module: nn.Module, init: float | None, used: set[str], indent: int, start: int) -> str:
+def _module_expr(module: nn.Module, edge: SkipEdge | None, used: set[str], indent: int, start: int) -> str:
     """A Python expression that builds a module of the same structure (parameter values aside).
 
     ``indent`` is the column of the line the expression is on, ``start`` the column it starts at.
@@ -165,12 +181,10 @@ def _module_expr(module: nn.Module, init: float | None, used: set[str], indent: 
     if kind is ZeroPadShortcut:
         used.add("ZeroPadShortcut")
         return f"ZeroPadShortcut({m.stride}, {m.pad_front}, {m.pad_back}, spatial_dims={m.spatial_dims})"
-    if kind in (ScalarSkip, SwitchSkip, GatedSkip):
+    builder = next((b for b in SKIP_BUILDERS.values() if b.module is kind), None)
+    if builder is not None and edge is not None:
         used.add(kind.__name__)
-        args = [_module_expr(m.align, None, used, indent + 4, indent + 4)]
-        if kind is GatedSkip:
-            args += [str(m.gate.in_features), f"spatial_dims={m.spatial_dims}"]
-        args.append(f"init={float(init if init is not None else 0.0)!r}")
+        args = [_module_expr(m.align, None, used, indent + 4, indent + 4), *builder.arguments(module, edge)]
         return _call(kind.__name__, args, indent, start)
     raise UserError(f"cannot export a {kind.__module__}.{kind.__name__} module as PyTorch source")
 

@@ -12,57 +12,40 @@ front's order), and a front of one or two members yields its first.
 from __future__ import annotations
 
 import json
-import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import optuna
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from skipsearch.errors import UserError
-from skipsearch.results import DEFAULT_OBJECTIVES, TopologyRow, connect, evaluations, pareto, study_names
+from skipsearch import metrics as schema
+from skipsearch.errors import FieldError, UserError
+from skipsearch.results import (
+    DEFAULT_OBJECTIVES,
+    TopologyRow,
+    config_objectives,
+    connect,
+    evaluations,
+    pareto,
+    study_config,
+    study_names,
+)
 from skipsearch.results._query import frame_records
-from skipsearch.search import CONFIG_ATTR, StudyConfig
-from skipsearch.tasks import TASKS, TrainConfig
+from skipsearch.tasks import Recipe
 from skipsearch.topology import Topology
 
 METRIC_COLUMNS: tuple[str, ...] = ("accuracy", "test_accuracy", "loss", "params", "macs", "flops", "latency_ms")
 METRIC_COLUMNS += ("train_seconds", "epochs")
-"""Columns of a trial's row copied into :attr:`SelectedTrial.metrics`."""
+"""Columns of a trial's row copied into :attr:`SelectedTrial.metrics`, with the probes it scored."""
 
 
-@dataclass(frozen=True)
-class Recipe:
-    """How a topology is trained: the task (and its options), the training settings and the seed."""
-
-    task: str
-    train_config: TrainConfig
-    seed: int = 0
-    task_options: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def for_task(cls, task: str, seed: int = 0, **changes: Any) -> Recipe:
-        """The task's default settings (``changes`` override them, ``None`` values ignored)."""
-        if task not in TASKS:
-            raise UserError(f"unknown task {task!r} (known: {', '.join(TASKS)})")
-        return cls(task, TASKS[task].default_config.updated(**changes), seed)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "task": self.task,
-            "task_options": self.task_options,
-            "seed": self.seed,
-            "train_config": self.train_config.model_dump(mode="json"),
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Recipe:
-        return cls(
-            data["task"], TrainConfig.model_validate(data["train_config"]), int(data["seed"]), data["task_options"]
-        )
+def _metrics(row: pd.Series) -> dict[str, Any]:
+    """The trial's metrics (:data:`METRIC_COLUMNS`) and the probes of the schema it has values of."""
+    probes = [name for name in schema.probe_names() if name in row.index]
+    values = frame_records(pd.DataFrame([row]), [*METRIC_COLUMNS, *probes])[0]
+    return {k: v for k, v in values.items() if k in METRIC_COLUMNS or v is not None}
 
 
 @dataclass(frozen=True)
@@ -101,14 +84,14 @@ def select_trial(
     number). The objectives are the study's own, or accuracy:max,macs:min for results without one.
     """
     if sum((rank is not None, knee, trial is not None, hash is not None)) != 1:
-        raise UserError("choose the trial with exactly one of --rank K, --pick knee, --trial N or --hash H")
+        raise FieldError("rank", None, "choose the trial with exactly one of rank, knee, trial or hash")
     engine = _open(storage)
     known = study_names(engine)
     if study not in known:
-        raise UserError(
-            f"--study: no evaluations for study {study!r} (studies with results: {', '.join(known) or 'none'})"
+        raise FieldError(
+            "study", None, f"no evaluations for study {study!r} (studies with results: {', '.join(known) or 'none'})"
         )
-    config = _study_config(engine, study)
+    config = study_config(engine, study)
     if trial is not None:
         row, selector = _by_trial(engine, study, trial), f"trial {trial}"
     elif hash is not None:
@@ -121,17 +104,18 @@ def select_trial(
         trial_number=int(row["trial_number"]),
         topology=_topology(engine, str(row["hash"])),
         state=str(row["state"]),
-        metrics={k: v for k, v in frame_records(pd.DataFrame([row]), METRIC_COLUMNS)[0].items()},
+        metrics=_metrics(row),
         recipe=_recipe(config, row),
         selector=selector,
     )
 
 
-def objectives_of(config: StudyConfig | None) -> list[tuple[str, str]]:
-    """A study's objectives as ``(column, min|max)``; the default pair for results without a study."""
+def objectives_of(config: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """A study's objectives (from its stored configuration) as ``(column, min|max)``; the default
+    pair for results without a study."""
     if config is None:
         return list(DEFAULT_OBJECTIVES)
-    return config.objective_pairs
+    return config_objectives(config)
 
 
 def knee_index(values: np.ndarray, directions: list[str]) -> int:
@@ -154,34 +138,14 @@ def _open(storage: str | Engine) -> Engine:
     return connect(storage, existing=True)
 
 
-def _study_config(engine: Engine, study: str) -> StudyConfig | None:
-    """The configuration the study was created with; ``None`` when Optuna has no such study.
-
-    Read through a plain storage (no heartbeat: this process runs no trial), and only where Optuna's
-    tables exist: a database of results alone stays as it is.
-    """
-    if not sa.inspect(engine).has_table("studies"):
-        return None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        # The results engine's URL: its driver is the one connect() chose (psycopg 3 for postgresql://).
-        storage = optuna.storages.RDBStorage(engine.url.render_as_string(hide_password=False))
-    try:
-        stored = storage.get_study_user_attrs(storage.get_study_id_from_name(study)).get(CONFIG_ATTR)
-    except KeyError:
-        return None
-    finally:
-        storage.engine.dispose()
-    return StudyConfig.model_validate(stored) if stored is not None else None
-
-
 def _by_trial(engine: Engine, study: str, number: int) -> pd.Series:
     rows = evaluations(engine, [study], [f"trial_number={number}"])
     if rows.empty:
         numbers = evaluations(engine, [study])["trial_number"]
-        raise UserError(
-            f"--trial {number}: study {study!r} has no evaluated trial {number} "
-            f"(trials {int(numbers.min())}..{int(numbers.max())})"
+        raise FieldError(
+            "trial",
+            str(number),
+            f"study {study!r} has no evaluated trial {number} (trials {int(numbers.min())}..{int(numbers.max())})",
         )
     return rows.iloc[0]
 
@@ -189,13 +153,13 @@ def _by_trial(engine: Engine, study: str, number: int) -> pd.Series:
 def _by_hash(engine: Engine, study: str, prefix: str) -> pd.Series:
     text = prefix.strip().lower()
     if len(text) < 4 or any(c not in "0123456789abcdef" for c in text):
-        raise UserError(f"--hash {prefix!r}: give a topology hash (16 hex digits) or a prefix of at least 4")
+        raise FieldError("hash", repr(prefix), "give a topology hash (16 hex digits) or a prefix of at least 4")
     rows = evaluations(engine, [study])
     rows = rows[rows["hash"].str.startswith(text)]
     if rows.empty:
-        raise UserError(f"--hash {prefix!r}: no trial of study {study!r} evaluated such a topology")
+        raise FieldError("hash", repr(prefix), f"no trial of study {study!r} evaluated such a topology")
     if rows["hash"].nunique() > 1:
-        raise UserError(f"--hash {prefix!r}: matches {rows['hash'].nunique()} topologies; give more digits")
+        raise FieldError("hash", repr(prefix), f"matches {rows['hash'].nunique()} topologies; give more digits")
     complete = rows[rows["state"] == "COMPLETE"]
     return (complete if not complete.empty else rows).sort_values("trial_number").iloc[0]
 
@@ -209,8 +173,8 @@ def _on_front(
         values = front[[c for c, _ in objectives]].to_numpy(dtype=float)
         return front.iloc[knee_index(values, [d for _, d in objectives])], "knee"
     if not 1 <= rank <= len(front):
-        raise UserError(
-            f"--rank {rank}: the Pareto front of study {study!r} has {len(front)} member(s) (1..{len(front)})"
+        raise FieldError(
+            "rank", str(rank), f"the Pareto front of study {study!r} has {len(front)} member(s) (1..{len(front)})"
         )
     return front.iloc[rank - 1], f"rank {rank}"
 
@@ -221,13 +185,11 @@ def _topology(engine: Engine, topology_hash: str) -> Topology:
     return Topology.from_json(text, source=f"topology {topology_hash}")
 
 
-def _recipe(config: StudyConfig | None, row: pd.Series) -> Recipe | None:
+def _recipe(config: dict[str, Any] | None, row: pd.Series) -> Recipe | None:
     """The study's training settings, with the trial's own seed and task (what the trial ran)."""
     if config is None:
         return None
-    return Recipe(
-        str(row["task"]) or config.task.name, config.train_config, int(row["seed"]), dict(config.task.options)
-    )
+    return Recipe.from_study_config(config, seed=int(row["seed"]), task=str(row["task"]) or None)
 
 
 def describe(selected: SelectedTrial) -> dict[str, Any]:

@@ -5,11 +5,14 @@ from skipsearch.nn._compile import build_model, built_topology, model_block, mod
 from skipsearch.nn._cost import Cost, count_flops, count_params, cpu_threads, measure_latency, model_cost
 from skipsearch.nn._import import SOURCE_STATE, ModelImportError, import_model, transfer_weights
 from skipsearch.nn._skips import (
+    SKIP_BUILDERS,
     GatedSkip,
     ProjectionShortcut,
     ScalarSkip,
+    SkipBuilder,
     SwitchSkip,
     ZeroPadShortcut,
+    switch_modules,
     switch_penalty,
 )
 from skipsearch.nn._state import model_device, training_mode
@@ -18,6 +21,7 @@ from skipsearch.nn._switch import resolve_switches, switch_states
 __all__ = [
     "ACTIVATION_FUNCTIONS",
     "BLOCK_BUILDERS",
+    "SKIP_BUILDERS",
     "SOURCE_STATE",
     "Cost",
     "GatedSkip",
@@ -25,6 +29,7 @@ __all__ = [
     "ModelImportError",
     "ProjectionShortcut",
     "ScalarSkip",
+    "SkipBuilder",
     "SwitchSkip",
     "ZeroPadShortcut",
     "build_model",
@@ -40,6 +45,7 @@ __all__ = [
     "model_topology",
     "resolve_switches",
     "skip_name",
+    "switch_modules",
     "switch_penalty",
     "switch_states",
     "training_mode",

@@ -150,6 +150,8 @@ def model_block(model: nn.Module, node_id: str) -> nn.Module:
 
 
 def _class_name(name: str) -> str:
-    words = "".join(c if c.isalnum() else " " for c in name).split()
+    # ASCII only: str.isalnum accepts characters such as "²" that no Python identifier may hold,
+    # and the exported model.py declares a class of this name.
+    words = "".join(c if c.isascii() and c.isalnum() else " " for c in name).split()
     text = "".join(w[:1].upper() + w[1:] for w in words) or "Topology"
     return text if text[0].isalpha() else f"Net{text}"

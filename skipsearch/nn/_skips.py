@@ -11,11 +11,15 @@ sigmoid gate (``gated``) or a learnable on/off switch (``switch``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
 import torch
 from torch import nn
 
 from skipsearch.nn._blocks import batch_norm, conv_nd
-from skipsearch.topology import Shape, SkipEdge
+from skipsearch.topology import EDGE_KINDS, Shape, SkipEdge
 
 
 class ZeroPadShortcut(nn.Module):
@@ -121,23 +125,84 @@ class SwitchSkip(nn.Module):
         return torch.sigmoid(self.logit) * self.align(x)
 
 
+@dataclass(frozen=True)
+class SkipBuilder:
+    """How an additive edge kind becomes a module, and how an export writes that module again.
+
+    ``build(aligned, edge, dst)`` returns the module the edge calls on its source, given the
+    alignment module ``aligned`` (``None`` for identity) and the destination's output shape, or
+    ``None`` for a plain sum of the aligned source. ``module`` is the class it builds (its source
+    is copied into exported model files, so it may use nothing but torch), and
+    ``arguments(module, edge)`` the constructor's arguments after the alignment, as Python source.
+    """
+
+    build: Callable[[nn.Module | None, SkipEdge, Shape], nn.Module | None]
+    module: type[nn.Module] | None = None
+    arguments: Callable[[Any, SkipEdge], list[str]] = lambda module, edge: []
+
+
+def _init(edge: SkipEdge) -> float:
+    assert edge.init is not None  # validation fills in the kind's default
+    return edge.init
+
+
+def _or_identity(aligned: nn.Module | None) -> nn.Module:
+    return aligned if aligned is not None else nn.Identity()
+
+
+def _init_argument(edge: SkipEdge) -> str:
+    return f"init={float(edge.init if edge.init is not None else 0.0)!r}"
+
+
+SKIP_BUILDERS: dict[str, SkipBuilder] = {
+    "add": SkipBuilder(lambda aligned, edge, dst: aligned),
+    "scalar": SkipBuilder(
+        lambda aligned, edge, dst: ScalarSkip(_or_identity(aligned), _init(edge)),
+        ScalarSkip,
+        lambda m, edge: [_init_argument(edge)],
+    ),
+    "gated": SkipBuilder(
+        lambda aligned, edge, dst: GatedSkip(_or_identity(aligned), dst[0], len(dst) - 1, _init(edge)),
+        GatedSkip,
+        lambda m, edge: [str(m.gate.in_features), f"spatial_dims={m.spatial_dims}", _init_argument(edge)],
+    ),
+    "switch": SkipBuilder(
+        lambda aligned, edge, dst: SwitchSkip(_or_identity(aligned), _init(edge)),
+        SwitchSkip,
+        lambda m, edge: [_init_argument(edge)],
+    ),
+}
+"""Additive edge kind -> its :class:`SkipBuilder`; the other half of
+:data:`skipsearch.topology.EDGE_KINDS`. The module of a ``switchable`` kind has a ``value``: the
+open fraction the switch penalty sums."""
+
+
 def make_skip(edge: SkipEdge, src: Shape, dst: Shape) -> nn.Module | None:
     """The module an additive edge calls on its source; ``None`` for a plain identity add."""
-    align = make_alignment(edge, src, dst)
-    if edge.kind == "add":
-        return align
-    align = align if align is not None else nn.Identity()
-    assert edge.init is not None
-    if edge.kind == "scalar":
-        return ScalarSkip(align, edge.init)
-    if edge.kind == "gated":
-        return GatedSkip(align, dst[0], len(dst) - 1, edge.init)
-    if edge.kind == "switch":
-        return SwitchSkip(align, edge.init)
-    raise ValueError(f"skip edge {edge.src}->{edge.dst}: kind {edge.kind!r} is not additive")
+    builder = SKIP_BUILDERS.get(edge.kind)
+    if builder is None or not edge.additive:
+        raise ValueError(f"skip edge {edge.src}->{edge.dst}: kind {edge.kind!r} has no additive module builder")
+    return builder.build(make_alignment(edge, src, dst), edge, dst)
+
+
+def switch_modules(model: nn.Module) -> dict[str, nn.Module]:
+    """The modules of ``switchable`` edge kinds in ``model``, by ``src__dst`` name."""
+    types = tuple(
+        b.module
+        for kind, b in SKIP_BUILDERS.items()
+        if b.module is not None and kind in EDGE_KINDS and EDGE_KINDS[kind].switchable
+    )
+    return {name.removeprefix("skips."): m for name, m in model.named_modules() if isinstance(m, types)}
+
+
+def switch_value(module: nn.Module) -> torch.Tensor:
+    """The open fraction of a switchable kind's module (its ``value``), differentiable."""
+    value = module.value
+    assert isinstance(value, torch.Tensor)
+    return value
 
 
 def switch_penalty(model: nn.Module) -> torch.Tensor:
     """Sum of the open fractions of every switch edge (0 when the model has none)."""
-    values = [m.value for m in model.modules() if isinstance(m, SwitchSkip)]
+    values = [switch_value(m) for m in switch_modules(model).values()]
     return torch.stack(values).sum() if values else torch.zeros(())

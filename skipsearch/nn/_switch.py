@@ -1,4 +1,5 @@
-"""Resolving ``switch`` edges after training: off below a threshold, a fixed scalar otherwise."""
+"""Resolving ``switch`` edges (every ``switchable`` kind) after training: off below a threshold, a
+fixed scalar otherwise."""
 
 from __future__ import annotations
 
@@ -6,17 +7,13 @@ import torch
 from torch import fx, nn
 
 from skipsearch.nn._compile import build_model, model_topology, skip_name
-from skipsearch.nn._skips import SwitchSkip
+from skipsearch.nn._skips import switch_modules, switch_value
 from skipsearch.topology import SkipEdge, Topology
 
 
 def switch_states(model: nn.Module) -> dict[str, float]:
     """Open fraction ``sigmoid(logit)`` of every switch edge, by ``src__dst`` name."""
-    return {
-        name.removeprefix("skips."): float(m.value.detach())
-        for name, m in model.named_modules()
-        if isinstance(m, SwitchSkip)
-    }
+    return {name: float(switch_value(m).detach()) for name, m in switch_modules(model).items()}
 
 
 def resolve_switches(model: fx.GraphModule, threshold: float = 0.5) -> tuple[Topology, fx.GraphModule]:
@@ -30,7 +27,7 @@ def resolve_switches(model: fx.GraphModule, threshold: float = 0.5) -> tuple[Top
     states = switch_states(model)
     skips: list[SkipEdge] = []
     for edge in topology.skips:
-        if edge.kind == "switch":
+        if edge.spec.switchable:
             value = states[skip_name(edge)]
             kind = "scalar" if value >= threshold else "off"
             align = edge.align if kind == "scalar" else "identity"

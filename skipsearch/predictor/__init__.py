@@ -6,7 +6,7 @@ Kendall tau and Spearman on held-out topologies, and ``PredictorSampler`` is the
 (``sampler: predictor`` in a study file).
 """
 
-from skipsearch.predictor._data import dataset_from_results
+from skipsearch.predictor._data import dataset_from_results, features_from_results
 from skipsearch.predictor._graphs import EDGE_FEATURES, NODE_FEATURES, topology_to_data
 from skipsearch.predictor._model import Ensemble, GraphRegressor
 from skipsearch.predictor._sampler import CLAIM_ATTR, PredictorSampler
@@ -14,6 +14,7 @@ from skipsearch.predictor._train import (
     FitConfig,
     Predictor,
     evaluate_predictor,
+    feature_values,
     fit_predictor,
     rank_scores,
     ranking_loss,
@@ -30,6 +31,8 @@ __all__ = [
     "PredictorSampler",
     "dataset_from_results",
     "evaluate_predictor",
+    "feature_values",
+    "features_from_results",
     "fit_predictor",
     "rank_scores",
     "ranking_loss",

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import sqlalchemy as sa
 
+from skipsearch import metrics as schema
 from skipsearch.errors import UserError
 from skipsearch.results import EvaluationRow, TopologyRow
 from skipsearch.topology import Topology
@@ -40,3 +41,24 @@ def dataset_from_results(
     topologies = [Topology.from_json(text) for text, _ in grouped.values()]
     values = np.array([np.mean(vals, axis=0) for _, vals in grouped.values()])
     return topologies, values
+
+
+def features_from_results(
+    engine: sa.Engine, studies: Sequence[str], topologies: Sequence[Topology], names: Sequence[str]
+) -> np.ndarray:
+    """The probe scores ``names`` of each topology (``[len(topologies), len(names)]``, the mean over
+    the studies' completed trials), read from the results; a topology without them is an error."""
+    from skipsearch.results import evaluations
+
+    frame = evaluations(engine, list(studies), where=["state=COMPLETE"])
+    missing = [n for n in names if n not in frame.columns]
+    if missing:
+        raise UserError(f"unknown feature {missing[0]!r} (probes: {', '.join(schema.probe_names())})")
+    means = frame.groupby("hash")[list(names)].mean()
+    rows = means.reindex([t.hash for t in topologies])
+    if rows.isna().to_numpy().any():
+        raise UserError(
+            f"studies {', '.join(studies)} lack probe values ({', '.join(names)}) for some topologies: "
+            "run them with 'analysis: {probes: true}'"
+        )
+    return rows.to_numpy(dtype=np.float64)

@@ -24,8 +24,9 @@ EDGE_FEATURES = len(EDGE_TYPES) + len(ALIGNMENTS) + 2
 """Edge type one-hot, alignment one-hot, relative span, reverse flag."""
 
 
-def topology_to_data(topology: Topology, y: list[float] | None = None) -> Data:
-    """The graph of ``topology``; ``y`` (targets such as accuracy) becomes a ``[1, len(y)]`` tensor."""
+def topology_to_data(topology: Topology, y: list[float] | None = None, features: list[float] | None = None) -> Data:
+    """The graph of ``topology``; ``y`` (targets such as accuracy) becomes a ``[1, len(y)]`` tensor,
+    ``features`` (graph-level inputs: the topology's standardised probe scores) ``g``, ``[1, len(features)]``."""
     nodes = topology.nodes
     depth = max(1, len(nodes) - 1)
     shapes = topology.shapes
@@ -62,4 +63,6 @@ def topology_to_data(topology: Topology, y: list[float] | None = None) -> Data:
     )
     if y is not None:
         data.y = torch.tensor([y], dtype=torch.float32)
+    if features is not None:
+        data.g = torch.tensor([features], dtype=torch.float32)
     return data

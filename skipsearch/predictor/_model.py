@@ -1,4 +1,5 @@
-"""The graph regressor: GINE message passing (GIN with edge features), sum + mean pooling, an MLP head.
+"""The graph regressor: GINE message passing (GIN with edge features), sum + mean pooling, an MLP head
+that also reads graph-level features (a topology's probe scores) when it is given some.
 
 An :class:`Ensemble` of independently initialised regressors gives a mean prediction and, from
 their disagreement, an uncertainty that the sampler uses to explore.
@@ -18,8 +19,11 @@ from skipsearch.predictor._graphs import EDGE_FEATURES, NODE_FEATURES
 class GraphRegressor(nn.Module):
     """Predicts ``outputs`` values (standardised targets) of a batch of topology graphs."""
 
-    def __init__(self, outputs: int = 1, hidden: int = 64, layers: int = 3, dropout: float = 0.1) -> None:
+    def __init__(
+        self, outputs: int = 1, hidden: int = 64, layers: int = 3, dropout: float = 0.1, graph_features: int = 0
+    ) -> None:
         super().__init__()
+        self.graph_features = graph_features
         self.embed = nn.Linear(NODE_FEATURES, hidden)
         self.convs = nn.ModuleList(
             GINEConv(
@@ -31,7 +35,7 @@ class GraphRegressor(nn.Module):
         )
         self.norms = nn.ModuleList(nn.LayerNorm(hidden) for _ in range(layers))
         self.head = nn.Sequential(
-            nn.Linear(2 * hidden, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, outputs)
+            nn.Linear(2 * hidden + graph_features, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, outputs)
         )
 
     def forward(self, batch: Batch) -> torch.Tensor:
@@ -39,6 +43,8 @@ class GraphRegressor(nn.Module):
         for conv, norm in zip(self.convs, self.norms, strict=True):
             h = h + torch.relu(norm(conv(h, batch.edge_index, batch.edge_attr)))  # residual: deep stacks stay stable
         pooled = torch.cat([global_add_pool(h, batch.batch) / 8, global_mean_pool(h, batch.batch)], dim=1)
+        if self.graph_features:  # graph-level inputs (probe scores) join the pooled graph embedding
+            pooled = torch.cat([pooled, batch.g], dim=1)
         return self.head(pooled)
 
 

@@ -148,7 +148,12 @@ class PredictorSampler(optuna.samplers.BaseSampler):
         taken = {h for t in trials if t.number != trial.number for h in self._trial_hashes(t)}
         values = np.array([t.values for t in complete], dtype=float)
         directions = ["max" if d == StudyDirection.MAXIMIZE else "min" for d in study.directions]
-        parents = [t.params for t, on_front in zip(complete, front_mask(values, directions), strict=True) if on_front]
+        # Only this sampler's parameters: a trial may also hold others (suggested by the objective).
+        parents = [
+            {name: t.params[name] for name in self._space}
+            for t, on_front in zip(complete, front_mask(values, directions), strict=True)
+            if on_front and self._complete_params(t.params)
+        ]
         pool: dict[str, tuple[dict[str, Any], Topology]] = {}
         n_mut = int(self._n_candidates * self._mutation_fraction)
         for k in range(self._n_candidates * 2):  # duplicates and taken hashes are dropped: draw spares

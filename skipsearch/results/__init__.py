@@ -4,8 +4,17 @@
 ``evaluations`` and ``pareto`` read them back. The schema is documented in docs/results-schema.md.
 """
 
+from skipsearch.db import normalise_url
+from skipsearch.results._configs import config_objectives, save_study_config, study_config
 from skipsearch.results._labels import format_number, metric_label, objective_label
-from skipsearch.results._models import VERSION_TABLE, EdgeRow, EvaluationRow, TopologyRow
+from skipsearch.results._models import (
+    VERSION_TABLE,
+    EdgeRow,
+    EvaluationRow,
+    MetricValueRow,
+    StudyConfigRow,
+    TopologyRow,
+)
 from skipsearch.results._pareto import (
     DEFAULT_OBJECTIVES,
     ParetoResult,
@@ -36,7 +45,6 @@ from skipsearch.results._schema import (
     connect,
     ensure_schema,
     head_revision,
-    normalise_url,
     require_existing_file,
     schema_revision,
 )
@@ -53,9 +61,12 @@ __all__ = [
     "EdgeRow",
     "EvaluationRecord",
     "EvaluationRow",
+    "MetricValueRow",
     "ParetoResult",
+    "StudyConfigRow",
     "TopologyRow",
     "axis_label",
+    "config_objectives",
     "connect",
     "delete_study_rows",
     "ensure_schema",
@@ -81,7 +92,9 @@ __all__ = [
     "recorded_trial_numbers",
     "rename_study_rows",
     "require_existing_file",
+    "save_study_config",
     "schema_revision",
+    "study_config",
     "study_names",
     "study_row_keys",
 ]

@@ -1,31 +1,17 @@
 """How metrics and objectives are named for people, and the best value each can reach.
 
-One place, keyed by metric name, so that every table, plot and report says "mIoU" for a
-segmentation task's quality and "MACs" for multiply-accumulates, whatever command drew it.
+Labels and ideal values come from the metric schema (:mod:`skipsearch.metrics`), so that every
+table, plot and report says "mIoU" for a segmentation task's quality and "MACs" for
+multiply-accumulates, whatever command drew it.
 """
 
 from __future__ import annotations
 
 import math
 
-METRIC_LABELS: dict[str, str] = {
-    "accuracy": "accuracy",
-    "miou": "mIoU",
-    "rmse": "RMSE",
-    "r2": "R²",
-    "macs": "MACs",
-    "params": "parameters",
-    "flops": "FLOPs",
-    "latency_ms": "latency (ms)",
-    "test_accuracy": "test accuracy",
-    "loss": "loss",
-}
-"""Display names of the task metrics (``TaskSpec.metric``) and of the cost and result columns."""
+from skipsearch import metrics as schema
 
-IDEAL_VALUES: dict[str, float] = {"accuracy": 1.0, "miou": 1.0, "r2": 1.0, "test_accuracy": 1.0}
-"""The best value a maximised metric can reach; minimised metrics (costs, RMSE) are best at 0."""
-
-TASK_METRICS = ("accuracy", "miou", "rmse", "r2")
+TASK_METRICS = schema.TASK_METRICS
 """The task metrics (``TaskSpec.metric``); a study's quality objective is named by one of them and
 its value lives in the results' ``accuracy`` column."""
 
@@ -34,8 +20,8 @@ QUALITY_OBJECTIVES = (*TASK_METRICS, "test_accuracy")
 
 
 def metric_label(name: str) -> str:
-    """``"miou"`` -> ``"mIoU"``; an unknown name is shown as it is."""
-    return METRIC_LABELS.get(name, name)
+    """``"miou"`` -> ``"mIoU"`` (the label of :mod:`skipsearch.metrics`); an unknown name as it is."""
+    return schema.label(name)
 
 
 def objective_label(name: str, task_metric: str | None = None) -> str:
@@ -48,10 +34,12 @@ def objective_label(name: str, task_metric: str | None = None) -> str:
 
 
 def ideal_value(name: str, direction: str, task_metric: str | None = None) -> float:
-    """The best reachable value of an objective (NaN when unbounded: a maximised cost)."""
-    metric = task_metric if name in QUALITY_OBJECTIVES and task_metric else name
+    """The best reachable value of an objective (NaN when unbounded: a maximised cost or a probe)."""
+    metric = schema.get(task_metric if name in QUALITY_OBJECTIVES and task_metric else name)
     if direction == "max":
-        return IDEAL_VALUES.get(metric, IDEAL_VALUES.get(name, math.nan))
+        return metric.ideal if metric is not None and metric.direction == "max" else math.nan
+    if metric is not None and metric.source == "probe":
+        return math.nan  # a probe (a log score) has no natural floor
     return 0.0
 
 

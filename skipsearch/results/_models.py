@@ -1,8 +1,10 @@
 """The results schema as SQLAlchemy 2.0 declarative models.
 
-Three tables live next to Optuna's in the same database: ``topologies`` (one row per distinct network,
-keyed by its canonical hash), ``edges`` (one row per *active* skip edge, so SQL can filter on edges)
-and ``evaluations`` (one row per finished trial). The migrations under ``migrations/versions`` create
+Four tables live next to Optuna's in the same database: ``topologies`` (one row per distinct network,
+keyed by its canonical hash), ``edges`` (one row per *active* skip edge, so SQL can filter on edges),
+``evaluations`` (one row per finished trial) and ``metric_values`` (one row per evaluation and probe:
+the metrics of :mod:`skipsearch.metrics` stored in ``metric_values``, so that a new probe needs no
+migration). The migrations under ``migrations/versions`` create
 exactly this schema; ``tests/results/test_schema.py`` checks that they agree.
 """
 
@@ -106,3 +108,29 @@ class EvaluationRow(Base):
     reused_from: Mapped[int | None] = mapped_column(Integer)
     started_at: Mapped[datetime | None] = mapped_column(DateTime)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class StudyConfigRow(Base):
+    """A study's validated configuration (revision 0004), as JSON: what export and analysis read
+    without importing :mod:`skipsearch.search` or Optuna's tables."""
+
+    __tablename__ = "study_configs"
+
+    study: Mapped[str] = mapped_column(String(512), primary_key=True)
+    config: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class MetricValueRow(Base):
+    """One probe value of one evaluation (revision 0003). A metric the trial did not measure has no row."""
+
+    __tablename__ = "metric_values"
+    __table_args__ = (
+        UniqueConstraint("evaluation_id", "name"),
+        Index(None, "name", "value"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    evaluation_id: Mapped[int] = mapped_column(Integer, ForeignKey("evaluations.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+    value: Mapped[float | None] = mapped_column(Float(53))

@@ -19,17 +19,24 @@ import sqlalchemy as sa
 from optuna._hypervolume import compute_hypervolume
 from sqlalchemy.engine import Engine
 
+from skipsearch import metrics as schema
 from skipsearch.errors import UserError
 from skipsearch.results._labels import format_number, ideal_value, objective_label
 from skipsearch.results._models import EvaluationRow
-from skipsearch.results._query import COLUMNS, NUMERIC_COLUMNS, Condition, base_query, conditions, to_frame
+from skipsearch.results._query import (
+    COLUMNS,
+    Condition,
+    base_query,
+    conditions,
+    numeric_columns,
+    to_frame,
+    topology_columns,
+)
 
 DIRECTIONS = ("min", "max")
 DEFAULT_OBJECTIVES: list[tuple[str, str]] = [("accuracy", "max"), ("macs", "min")]
 REFERENCE_MARGIN = 0.1
 """The default reference point lies this fraction of each objective's range beyond the worst candidate."""
-
-_BEST_FIRST_MAX = ("accuracy", "test_accuracy")
 
 
 @dataclass
@@ -71,19 +78,20 @@ class ParetoResult:
 def parse_objectives(text: str | Sequence[tuple[str, str]] | Sequence[str]) -> list[tuple[str, str]]:
     """``"accuracy:max,macs:min"`` (or pairs) -> checked ``[(column, direction), ...]``.
 
-    A bare column takes its natural direction: max for accuracies, min for everything else.
+    A bare column takes its natural direction (:func:`skipsearch.metrics.natural_direction`): max
+    for accuracies and probes, min for costs and everything else.
     """
     items: Iterable[str | tuple[str, str]] = text.split(",") if isinstance(text, str) else text
     out: list[tuple[str, str]] = []
     for item in items:
         if isinstance(item, str):
             column, _, direction = item.strip().partition(":")
-            direction = direction or ("max" if column in _BEST_FIRST_MAX else "min")
+            direction = direction or schema.natural_direction(column.strip())
         else:
             column, direction = item
         column, direction = column.strip(), direction.strip().lower()
-        if column not in NUMERIC_COLUMNS:
-            raise UserError(f"objective {column!r}: not a numeric column (valid: {', '.join(NUMERIC_COLUMNS)})")
+        if column not in numeric_columns():
+            raise UserError(f"objective {column!r}: not a numeric column (valid: {', '.join(numeric_columns())})")
         if direction not in DIRECTIONS:
             raise UserError(f"objective {column!r}: direction must be min or max, got {direction!r}")
         if column in (c for c, _ in out):
@@ -133,7 +141,7 @@ def _candidates(
         [EvaluationRow.id, EvaluationRow.study, EvaluationRow.trial_number, *obj_columns],
         studies,
         conds,
-        join_topology=any(c.class_ is not EvaluationRow for c in obj_columns),
+        join_topology=any(c in topology_columns() for c, _ in objs),
     )
     query = query.where(EvaluationRow.state == "COMPLETE", *(c.is_not(None) for c in obj_columns))
     # Column-wise from the rows: far faster than handing pandas the row objects.
@@ -151,7 +159,7 @@ def _fetch(conn: sa.Connection, ids: list[int]) -> pd.DataFrame:
     """Full rows (as :func:`evaluations` gives them) of the given evaluation ids."""
     rows: list[sa.Row] = []
     for start in range(0, len(ids), 1000):
-        query = base_query(list(COLUMNS.values()), None, [], join_topology=True)
+        query = base_query(list(dict(COLUMNS).values()), None, [], join_topology=True)
         rows.extend(conn.execute(query.where(EvaluationRow.id.in_(ids[start : start + 1000]))).all())
     return to_frame(rows)
 

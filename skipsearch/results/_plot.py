@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from skipsearch.errors import UserError
+from skipsearch.errors import FieldError, UserError
 from skipsearch.results._labels import QUALITY_OBJECTIVES, objective_label
 from skipsearch.results._pareto import ParetoResult
 
@@ -41,11 +41,11 @@ def plot_pareto(result: ParetoResult, path: str | Path, task_metric: str | None 
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".png", ".html"):
-        raise UserError(f"--plot {str(path)!r}: the file must end in .png or .html")
+        raise FieldError("plot", repr(str(path)), "the file must end in .png or .html")
     if len(result.objectives) < 2:
         raise UserError("a Pareto plot needs at least two objectives")
     if not path.parent.exists():
-        raise UserError(f"--plot {str(path)!r}: folder {str(path.parent)!r} does not exist")
+        raise FieldError("plot", repr(str(path)), f"folder {str(path.parent)!r} does not exist")
     if suffix == ".png":
         _png(result, path, task_metric)
     else:

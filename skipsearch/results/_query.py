@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,14 +21,15 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from skipsearch.errors import UserError
-from skipsearch.results._models import EdgeRow, EvaluationRow, TopologyRow
+from skipsearch import metrics as schema
+from skipsearch.errors import FieldError
+from skipsearch.results._models import EdgeRow, EvaluationRow, MetricValueRow, TopologyRow
 from skipsearch.results._record import STATES
 from skipsearch.topology import EDGE_KINDS
 
 _E, _T = EvaluationRow, TopologyRow
 
-COLUMNS: dict[str, Any] = {
+_BEFORE = {
     "id": _E.id,
     "study": _E.study,
     "trial_number": _E.trial_number,
@@ -37,45 +38,76 @@ COLUMNS: dict[str, Any] = {
     "task": _E.task,
     "seed": _E.seed,
     "state": _E.state,
-    "accuracy": _E.accuracy,
-    "test_accuracy": _E.test_accuracy,
-    "loss": _E.loss,
-    "params": _E.params,
-    "macs": _E.macs,
-    "flops": _E.flops,
-    "latency_ms": _E.latency_ms,
-    "train_seconds": _E.train_seconds,
-    "epochs": _E.epochs,
-    "grad_ratio_init": _E.grad_ratio_init,
-    "grad_ratio": _E.grad_ratio,
-    "reused_from": _E.reused_from,
-    "failure_reason": _E.failure_reason,
-    "nodes": _T.nodes,
-    "active_skips": _T.active_skips,
-    "paths": _T.paths,
-    "shortest_path": _T.shortest_path,
-    "longest_path": _T.longest_path,
-    "mean_path_length": _T.mean_path_length,
-    "max_concat_fan_in": _T.max_concat_fan_in,
-    "started_at": _E.started_at,
-    "finished_at": _E.finished_at,
-    "curve": _E.curve,
 }
+_BETWEEN = {"reused_from": _E.reused_from, "failure_reason": _E.failure_reason}
+_AFTER = {"started_at": _E.started_at, "finished_at": _E.finished_at, "curve": _E.curve}
+
+
+def probe_column(name: str) -> sa.ScalarSelect[Any]:
+    """A probe's value of each evaluation row: a correlated subquery of ``metric_values`` (NULL when
+    the trial did not measure it), usable in SELECT, WHERE and ORDER BY like a column."""
+    query = sa.select(MetricValueRow.value).where(MetricValueRow.evaluation_id == _E.id, MetricValueRow.name == name)
+    return query.correlate(_E).scalar_subquery()
+
+
+class _Columns(Mapping[str, Any]):
+    """Every column of :func:`evaluations`' table, in order, with its SQL source; built from the
+    metric schema (:mod:`skipsearch.metrics`) on each use, so a metric registered later is a column."""
+
+    def _build(self) -> dict[str, Any]:
+        out: dict[str, Any] = dict(_BEFORE)
+        for metric in schema.all_metrics():
+            if metric.alias_of is None and metric.storage == "evaluations":
+                out[metric.name] = getattr(_E, metric.name)
+        for metric in schema.all_metrics():
+            if metric.storage == "metric_values":
+                out[metric.name] = probe_column(metric.name)
+        out.update(_BETWEEN)
+        for metric in schema.all_metrics():
+            if metric.storage == "topologies":
+                out[metric.name] = getattr(_T, metric.name)
+        out.update(_AFTER)
+        return out
+
+    def __getitem__(self, key: str) -> Any:
+        return self._build()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._build())
+
+    def __len__(self) -> int:
+        return len(self._build())
+
+
+COLUMNS: Mapping[str, Any] = _Columns()
 """Every column of :func:`evaluations`' table, in order, with its SQL source."""
 
 STRING_COLUMNS = ("study", "hash", "name", "task", "state")
 """Columns a ``--where`` compares as text (``=`` and ``!=`` only)."""
 
-NUMERIC_COLUMNS = tuple(n for n, c in COLUMNS.items() if isinstance(c.type, sa.Integer | sa.Float) and n != "id")
-"""Columns a ``--where`` compares as numbers; also the columns usable as Pareto objectives and sort keys."""
+
+def numeric_columns() -> tuple[str, ...]:
+    """Columns a ``--where`` compares as numbers; also the columns usable as Pareto objectives and sort keys."""
+    return tuple(n for n, c in COLUMNS.items() if isinstance(c.type, sa.Integer | sa.Float) and n != "id")
+
+
+def topology_columns() -> tuple[str, ...]:
+    """Columns read from the ``topologies`` table (a query filtering on them joins it)."""
+    return ("name", *(m.name for m in schema.all_metrics() if m.storage == "topologies"))
+
 
 EDGE_FIELDS = ("kind", "edge")
 """The ``--where`` fields that test the topology's active skip edges."""
 
-SORTABLE = (*STRING_COLUMNS, *NUMERIC_COLUMNS, "id", "started_at", "finished_at")
 
-_INT_COLUMNS = tuple(n for n, c in COLUMNS.items() if isinstance(c.type, sa.Integer))
-"""Columns whose values come back as integers (a frame would otherwise make floats of them)."""
+def sortable() -> tuple[str, ...]:
+    return (*STRING_COLUMNS, *numeric_columns(), "id", "started_at", "finished_at")
+
+
+def _int_columns() -> tuple[str, ...]:
+    """Columns whose values come back as integers (a frame would otherwise make floats of them)."""
+    return tuple(n for n, c in COLUMNS.items() if isinstance(c.type, sa.Integer))
+
 
 OPERATORS = ("<", "<=", ">", ">=", "=", "!=")
 _OPS = {
@@ -118,7 +150,7 @@ class Condition:
     @property
     def needs_topology(self) -> bool:
         """Whether the condition reads a ``topologies`` column (the query must join that table)."""
-        return self.field in COLUMNS and COLUMNS[self.field].class_ is TopologyRow
+        return self.field in topology_columns()
 
     def clause(self) -> sa.ColumnElement[bool]:
         """The SQLAlchemy boolean expression (bound parameters only)."""
@@ -144,40 +176,42 @@ def parse_where(expr: str) -> Condition:
     """Parses one ``--where`` expression; anything outside the grammar is a one-line :class:`UserError`."""
     shown = repr(expr)
     if _FORBIDDEN.search(expr):
-        raise UserError(
-            f"--where {shown}: quotes, semicolons, parentheses, backslashes and comment markers are not allowed; "
-            f"write COLUMN OP VALUE ({_EXAMPLES})"
+        raise FieldError(
+            "where",
+            shown,
+            f"quotes, semicolons, parentheses, backslashes and comment markers are not allowed; "
+            f"write COLUMN OP VALUE ({_EXAMPLES})",
         )
     match = _EXPR.match(expr)
     words = {w.lower() for w in re.findall(r"[A-Za-z_]+", expr)}
     if match is None:
         if words & _SQL_WORDS:
-            raise UserError(f"--where {shown}: SQL is not accepted; write COLUMN OP VALUE ({_EXAMPLES})")
-        raise UserError(f"--where {shown}: expected COLUMN OP VALUE with OP one of {' '.join(OPERATORS)} ({_EXAMPLES})")
+            raise FieldError("where", shown, f"SQL is not accepted; write COLUMN OP VALUE ({_EXAMPLES})")
+        raise FieldError("where", shown, f"expected COLUMN OP VALUE with OP one of {' '.join(OPERATORS)} ({_EXAMPLES})")
     field, op, raw = match["field"].lower(), match["op"], match["value"]
     op = "=" if op == "==" else op
     if raw.lower() in _SQL_WORDS:
-        raise UserError(f"--where {shown}: SQL is not accepted; write COLUMN OP VALUE ({_EXAMPLES})")
+        raise FieldError("where", shown, f"SQL is not accepted; write COLUMN OP VALUE ({_EXAMPLES})")
     if field in EDGE_FIELDS:
         return _parse_edge_condition(field, op, raw, expr)
-    if field not in STRING_COLUMNS and field not in NUMERIC_COLUMNS:
-        valid = ", ".join([*STRING_COLUMNS, *NUMERIC_COLUMNS, *EDGE_FIELDS])
-        raise UserError(f"--where {shown}: unknown column {field!r} (valid: {valid})")
+    if field not in STRING_COLUMNS and field not in numeric_columns():
+        valid = ", ".join([*STRING_COLUMNS, *numeric_columns(), *EDGE_FIELDS])
+        raise FieldError("where", shown, f"unknown column {field!r} (valid: {valid})")
     if field in STRING_COLUMNS:
         return Condition(field, op, _string_value(field, op, raw, shown), expr)
     if not _NUMBER.match(raw):
-        raise UserError(f"--where {shown}: {field} is a number, got {raw!r}")
+        raise FieldError("where", shown, f"{field} is a number, got {raw!r}")
     return Condition(field, op, float(raw), expr)
 
 
 def _string_value(field: str, op: str, raw: str, shown: str) -> str:
     if op not in ("=", "!="):
-        raise UserError(f"--where {shown}: {field} is text; use = or !=")
+        raise FieldError("where", shown, f"{field} is text; use = or !=")
     if not _WORD.match(raw):
-        raise UserError(f"--where {shown}: the value must be a number or a bare word [A-Za-z0-9_.-]+, got {raw!r}")
+        raise FieldError("where", shown, f"the value must be a number or a bare word [A-Za-z0-9_.-]+, got {raw!r}")
     if field == "state":
         if raw.upper() not in STATES:
-            raise UserError(f"--where {shown}: state is one of {', '.join(STATES)}")
+            raise FieldError("where", shown, f"state is one of {', '.join(STATES)}")
         return raw.upper()
     return raw
 
@@ -185,15 +219,15 @@ def _string_value(field: str, op: str, raw: str, shown: str) -> str:
 def _parse_edge_condition(field: str, op: str, raw: str, expr: str) -> Condition:
     shown = repr(expr)
     if op not in ("=", "!="):
-        raise UserError(f"--where {shown}: {field} takes = or != only")
+        raise FieldError("where", shown, f"{field} takes = or != only")
     if field == "kind":
         kinds = [k for k in EDGE_KINDS if k != "off"]
         if raw.lower() not in kinds:
-            raise UserError(f"--where {shown}: kind is one of {', '.join(kinds)} (only active edges are stored)")
+            raise FieldError("where", shown, f"kind is one of {', '.join(kinds)} (only active edges are stored)")
         return Condition(field, op, raw.lower(), expr)
     match = _EDGE.match(raw)
     if match is None:
-        raise UserError(f"--where {shown}: write edge=SRC->DST with backbone indices (2->5) or node ids (s1b1->s2b1)")
+        raise FieldError("where", shown, "write edge=SRC->DST with backbone indices (2->5) or node ids (s1b1->s2b1)")
     ends = tuple(int(e) if e.isdigit() else e for e in (match["src"], match["dst"]))
     return Condition(field, op, ends, expr)  # type: ignore[arg-type]
 
@@ -206,10 +240,10 @@ def parse_sort(sort: str) -> tuple[str, bool]:
     if ":" in text:
         text, _, direction = text.partition(":")
         if direction.lower() not in ("asc", "desc"):
-            raise UserError(f"--sort {sort!r}: direction must be asc or desc")
+            raise FieldError("sort", repr(sort), "direction must be asc or desc")
         descending = direction.lower() == "desc"
-    if text not in SORTABLE:
-        raise UserError(f"--sort {sort!r}: unknown column (valid: {', '.join(SORTABLE)})")
+    if text not in sortable():
+        raise FieldError("sort", repr(sort), f"unknown column (valid: {', '.join(sortable())})")
     return text, descending
 
 
@@ -229,15 +263,16 @@ def evaluations(
     ``studies`` None means all; ``where`` expressions are ANDed; ``sort`` is ``COL``, ``-COL`` or
     ``COL:desc`` (default: study, then trial number); ``curve`` comes back as a list.
     """
-    query = base_query(list(COLUMNS.values()), studies, conditions(where), join_topology=True)
+    columns = dict(COLUMNS)
+    query = base_query(list(columns.values()), studies, conditions(where), join_topology=True)
     if sort:
         column, descending = parse_sort(sort)
-        key = COLUMNS[column]
+        key = columns[column]
         query = query.order_by((key.desc() if descending else key.asc()).nulls_last())
     query = query.order_by(EvaluationRow.study, EvaluationRow.trial_number)
     if limit is not None:
         if limit < 0:
-            raise UserError(f"--limit must be 0 or more, got {limit}")
+            raise FieldError("limit", None, f"must be 0 or more, got {limit}")
         query = query.limit(limit)
     with engine.connect() as conn:
         rows = conn.execute(query).all()
@@ -265,12 +300,14 @@ def base_query(
 def to_frame(rows: Sequence[Any]) -> pd.DataFrame:
     """Rows of all :data:`COLUMNS` -> a DataFrame with nullable integer columns and parsed curves."""
     # Column-wise: pandas probes every row object it is given, which is slow for SQLAlchemy rows.
-    columns = list(zip(*rows, strict=True)) or [()] * len(COLUMNS)
-    frame = pd.DataFrame({name: list(col) for name, col in zip(COLUMNS, columns, strict=True)})
-    for column in _INT_COLUMNS:
+    names = list(COLUMNS)
+    columns = list(zip(*rows, strict=True)) or [()] * len(names)
+    frame = pd.DataFrame({name: list(col) for name, col in zip(names, columns, strict=True)})
+    ints = _int_columns()
+    for column in ints:
         frame[column] = frame[column].astype("Int64")
-    for column in NUMERIC_COLUMNS:
-        if column not in _INT_COLUMNS:
+    for column in numeric_columns():
+        if column not in ints:
             frame[column] = frame[column].astype("float64")
     frame["curve"] = [json.loads(c) if c else [] for c in frame["curve"]]
     return frame

@@ -13,21 +13,19 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
-from skipsearch.results._models import EdgeRow, EvaluationRow, TopologyRow
-from skipsearch.results._schema import sqlite_writer
+from skipsearch import metrics as schema
+from skipsearch.db import sqlite_writer
+from skipsearch.results._models import EdgeRow, EvaluationRow, MetricValueRow, StudyConfigRow, TopologyRow
 from skipsearch.topology import Topology, graph_metrics
 
 STATES = ("COMPLETE", "PRUNED", "FAIL")
 """How a trial ended: trained to the end, stopped early by the pruner, or failed."""
 
-METRICS = (
-    *("accuracy", "test_accuracy", "loss", "params", "macs", "flops", "latency_ms", "train_seconds", "epochs"),
-    *("grad_ratio_init", "grad_ratio"),
-)
-"""Keys a record's ``metrics`` may hold; ``accuracy`` is the validation metric the search optimises, and
-the ``grad_ratio`` pair the first/last hidden block gradient ratio (studies that ask for it)."""
-
-_INT_METRICS = frozenset(m for m in METRICS if isinstance(EvaluationRow.__table__.c[m].type, sa.Integer))
+METRICS = schema.stored_metric_names()
+"""Keys a record's ``metrics`` may hold (at import; :func:`skipsearch.metrics.stored_metric_names`
+gives the current schema): ``accuracy`` is the validation metric the search optimises, the
+``grad_ratio`` pair the first/last hidden block gradient ratio, the probes their scores at
+initialisation (studies that ask for them)."""
 
 
 @dataclass
@@ -65,10 +63,12 @@ def record_evaluations(engine: Engine, records: Iterable[EvaluationRecord]) -> i
     if not rows:
         return 0
     topologies = {r["topology_hash"]: r.pop("_topology") for r in rows}
+    probes = [r.pop("_probes") for r in rows]
     with sqlite_writer(engine).begin() as conn:
         for topology in _new_topologies(conn, topologies):
             _insert_topology(conn, topology)
         _upsert_evaluations(conn, rows)
+        _replace_metric_values(conn, [(r["study"], r["trial_number"]) for r in rows], probes)
     return len(rows)
 
 
@@ -101,8 +101,15 @@ def rename_study_rows(engine: Engine, old: str, new: str) -> tuple[int, int]:
     with sqlite_writer(engine).begin() as conn:
         taken = sa.select(EvaluationRow.trial_number).where(EvaluationRow.study == new).scalar_subquery()
         of_old = EvaluationRow.study == old
+        duplicates = sa.select(EvaluationRow.id).where(of_old, EvaluationRow.trial_number.in_(taken))
+        conn.execute(sa.delete(MetricValueRow).where(MetricValueRow.evaluation_id.in_(duplicates)))
         dropped = conn.execute(sa.delete(EvaluationRow).where(of_old, EvaluationRow.trial_number.in_(taken)))
         moved = conn.execute(sa.update(EvaluationRow).where(of_old).values(study=new))
+        # The configuration follows the study, unless the new name has one of its own.
+        if conn.execute(sa.select(StudyConfigRow.study).where(StudyConfigRow.study == new)).first() is None:
+            conn.execute(sa.update(StudyConfigRow).where(StudyConfigRow.study == old).values(study=new))
+        else:
+            conn.execute(sa.delete(StudyConfigRow).where(StudyConfigRow.study == old))
         return int(moved.rowcount), int(dropped.rowcount)
 
 
@@ -110,6 +117,9 @@ def delete_study_rows(engine: Engine, study: str) -> int:
     """Deletes the rows of ``study`` (its study was deleted); returns how many. Topologies stay: other
     studies may share them."""
     with sqlite_writer(engine).begin() as conn:
+        conn.execute(sa.delete(StudyConfigRow).where(StudyConfigRow.study == study))
+        ids = sa.select(EvaluationRow.id).where(EvaluationRow.study == study)
+        conn.execute(sa.delete(MetricValueRow).where(MetricValueRow.evaluation_id.in_(ids)))
         return int(conn.execute(sa.delete(EvaluationRow).where(EvaluationRow.study == study)).rowcount)
 
 
@@ -119,10 +129,12 @@ def delete_study_rows(engine: Engine, study: str) -> int:
 def _evaluation_values(record: EvaluationRecord) -> dict[str, Any]:
     if record.state not in STATES:
         raise ValueError(f"state must be one of {', '.join(STATES)}, got {record.state!r}")
-    unknown = sorted(set(record.metrics) - set(METRICS))
+    known = schema.stored_metric_names()
+    unknown = sorted(set(record.metrics) - set(known))
     if unknown:
-        raise ValueError(f"unknown metric {unknown[0]!r} (known: {', '.join(METRICS)})")
-    values: dict[str, Any] = {m: _metric(m, record.metrics.get(m)) for m in METRICS}
+        raise ValueError(f"unknown metric {unknown[0]!r} (known: {', '.join(known)})")
+    values: dict[str, Any] = {m: _metric(m, record.metrics.get(m)) for m in _evaluation_columns()}
+    probes = {m: _metric(m, record.metrics[m]) for m in schema.probe_names() if record.metrics.get(m) is not None}
     return {
         "study": record.study,
         "trial_number": int(record.trial_number),
@@ -137,13 +149,20 @@ def _evaluation_values(record: EvaluationRecord) -> dict[str, Any]:
         "reused_from": record.reused_from,
         "started_at": _utc_naive(record.started_at),
         "finished_at": _utc_naive(record.finished_at),
+        "_probes": probes,
     }
+
+
+def _evaluation_columns() -> list[str]:
+    """The metrics stored as columns of ``evaluations`` (the others live in ``metric_values``)."""
+    return [m.name for m in schema.all_metrics() if m.storage == "evaluations" and m.alias_of is None]
 
 
 def _metric(name: str, value: float | int | None) -> float | int | None:
     if value is None:
         return None
-    if name in _INT_METRICS:
+    metric = schema.get(name)
+    if metric is not None and metric.type == "int":
         return int(value)
     return _finite_or_none(float(value))
 
@@ -177,8 +196,8 @@ def _insert_topology(conn: sa.Connection, topology: Topology) -> None:
         "json": topology.to_json(indent=None),
         "nodes": len(topology.nodes),
         "active_skips": metrics.active_skips,
-        "paths": float(metrics.paths),
-        "paths_exact": str(metrics.paths),
+        "paths": metrics.paths_float,
+        "paths_exact": metrics.paths_text,
         "shortest_path": metrics.shortest_path,
         "longest_path": metrics.longest_path,
         "mean_path_length": metrics.mean_path_length,
@@ -218,6 +237,31 @@ def _upsert_evaluations(conn: sa.Connection, rows: list[dict[str, Any]]) -> None
     stmt = _insert(conn, EvaluationRow)
     replaced = {c: stmt.excluded[c] for c in rows[0] if c not in ("study", "trial_number")}
     conn.execute(stmt.on_conflict_do_update(index_elements=["study", "trial_number"], set_=replaced), rows)
+
+
+def _replace_metric_values(
+    conn: sa.Connection, keys: list[tuple[str, int]], probes: list[dict[str, float | int | None]]
+) -> None:
+    """The probe rows of the just-written evaluations: the old ones go, the record's come in."""
+    ids: dict[tuple[str, int], int] = {}
+    for study in {s for s, _ in keys}:
+        numbers = [n for s, n in keys if s == study]
+        for start in range(0, len(numbers), 1000):
+            query = sa.select(EvaluationRow.trial_number, EvaluationRow.id).where(
+                EvaluationRow.study == study, EvaluationRow.trial_number.in_(numbers[start : start + 1000])
+            )
+            ids.update({(study, n): i for n, i in conn.execute(query)})
+    written = [ids[k] for k in keys]
+    for start in range(0, len(written), 1000):
+        chunk = written[start : start + 1000]
+        conn.execute(sa.delete(MetricValueRow).where(MetricValueRow.evaluation_id.in_(chunk)))
+    rows = [
+        {"evaluation_id": ids[key], "name": name, "value": value}
+        for key, values in zip(keys, probes, strict=True)
+        for name, value in values.items()
+    ]
+    if rows:
+        conn.execute(sa.insert(MetricValueRow), rows)
 
 
 def _insert(conn: sa.Connection, model: type) -> Any:

@@ -9,35 +9,32 @@ the others wait rather than fail).
 
 from __future__ import annotations
 
-import contextlib
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import event
-from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.engine import URL, Engine
 
-from skipsearch.errors import UserError
+from skipsearch.db import (
+    BEGIN_OPTION,
+    create_engine,
+    driver_reason,
+    parse_url,
+    safe_url,
+)
+from skipsearch.errors import FieldError, UserError
 from skipsearch.results._models import VERSION_TABLE
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 """Alembic's script directory, shipped as package data."""
 
-SQLITE_TIMEOUT_S = 60.0
-"""How long an SQLite connection waits for another process's write lock before giving up."""
-
 _ADVISORY_LOCK_KEY = 0x5C1B5EA2C4
 """``pg_advisory_xact_lock`` key that serialises schema upgrades (any constant, unique to skipsearch)."""
-
-_BEGIN_OPTION = "skipsearch_sqlite_begin"
-"""Execution option naming the SQLite ``BEGIN`` flavour (``IMMEDIATE`` for writers, ``EXCLUSIVE``)."""
 
 _SUPPORTED = ("sqlite", "postgresql")
 
@@ -46,37 +43,24 @@ def connect(url: str, *, existing: bool = False) -> Engine:
     """Opens (creating or upgrading the schema as needed) the results database at ``url``.
 
     ``sqlite:///file.db`` or ``postgresql+psycopg://user@host/db`` (``postgres://`` and a bare
-    ``postgresql://`` mean the same: :func:`normalise_url`). Any failure to open is a :class:`UserError` whose
-    one-line message never shows the password. ``existing`` is for commands that only read: see
-    :func:`require_existing_file`.
+    ``postgresql://`` mean the same: :func:`skipsearch.db.normalise_url`). Any failure to open is a
+    :class:`UserError` whose one-line message never shows the password. ``existing`` is for commands
+    that only read: see :func:`require_existing_file`.
     """
     if existing:
         require_existing_file(url)
     parsed = _parse_url(url)
-    shown = parsed.render_as_string(hide_password=True)
+    shown = safe_url(parsed)
     try:
-        engine = _create_engine(parsed)
+        engine = create_engine(parsed)
     except (ImportError, sa.exc.ArgumentError) as exc:
-        raise UserError(f"cannot open results database {shown}: {_reason(exc, parsed)}") from None
+        raise UserError(f"cannot open results database {shown}: {driver_reason(exc, parsed)}") from None
     try:
         ensure_schema(engine)
     except sa.exc.DBAPIError as exc:
         engine.dispose()
-        raise UserError(f"cannot open results database {shown}: {_reason(exc, parsed)}") from None
+        raise UserError(f"cannot open results database {shown}: {driver_reason(exc, parsed)}") from None
     return engine
-
-
-POSTGRES_DRIVER = "postgresql+psycopg"
-"""The PostgreSQL driver skipsearch installs (psycopg 3)."""
-
-
-def normalise_url(url: str) -> str:
-    """``postgres://...`` and ``postgresql://...`` (what most tools and hosting services print) ->
-    ``postgresql+psycopg://...``; any other URL unchanged."""
-    for prefix in ("postgres://", "postgresql://"):
-        if url.startswith(prefix):
-            return f"{POSTGRES_DRIVER}://{url.removeprefix(prefix)}"
-    return url
 
 
 def require_existing_file(url: str) -> None:
@@ -89,7 +73,9 @@ def require_existing_file(url: str) -> None:
         return
     database = parsed.database if parsed.get_backend_name() == "sqlite" else None
     if database and database != ":memory:" and not Path(database).exists():
-        raise UserError(f"--storage: no results database at {database!r} (give --storage or SKIPSEARCH_STORAGE)")
+        raise FieldError(
+            "storage", None, f"no results database at {database!r} (give the storage URL, or set SKIPSEARCH_STORAGE)"
+        )
 
 
 def ensure_schema(engine: Engine) -> None:
@@ -114,7 +100,7 @@ def ensure_schema(engine: Engine) -> None:
             _upgrade_if_behind(conn, head)
     else:
         with engine.connect() as conn:
-            conn = conn.execution_options(**{_BEGIN_OPTION: "EXCLUSIVE"})
+            conn = conn.execution_options(**{BEGIN_OPTION: "EXCLUSIVE"})
             with conn.begin():
                 _upgrade_if_behind(conn, head)
 
@@ -155,90 +141,21 @@ def _script() -> ScriptDirectory:
     return ScriptDirectory.from_config(alembic_config())
 
 
-# -- engine -------------------------------------------------------------------------------------
-
-
 def _parse_url(url: str) -> URL:
-    try:
-        parsed = make_url(normalise_url(url))
-    except (sa.exc.ArgumentError, ValueError):
-        # Not echoed: an unparsable URL gives no safe way to tell its password apart.
-        raise UserError(
-            "not a database URL (expected sqlite:///FILE.db or postgresql+psycopg://USER:PASSWORD@HOST:PORT/DATABASE)"
-        ) from None
+    parsed = parse_url(url)
     backend = parsed.get_backend_name()
     if backend not in _SUPPORTED:
         raise UserError(
-            f"unsupported database {parsed.render_as_string(hide_password=True)}: "
+            f"unsupported database {safe_url(parsed)}: "
             f"the results store needs SQLite or PostgreSQL ({', '.join(_SUPPORTED)})"
         )
     return parsed
 
 
-def _create_engine(url: URL) -> Engine:
-    if url.get_backend_name() == "postgresql":
-        return sa.create_engine(
-            url, pool_pre_ping=True, pool_size=2, max_overflow=3, connect_args={"connect_timeout": 10}
-        )
-    engine = sa.create_engine(url, pool_pre_ping=True, connect_args={"timeout": SQLITE_TIMEOUT_S})
-    _configure_sqlite(engine)
-    return engine
-
-
-def _configure_sqlite(engine: Engine) -> None:
-    """Own SQLite's transactions (the pysqlite driver's implicit ones break locking) and turn WAL on."""
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.isolation_level = None  # no implicit BEGIN from the driver; see _on_begin
-        cursor = dbapi_conn.cursor()
-        try:
-            cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_TIMEOUT_S * 1000)}")
-            cursor.execute("PRAGMA foreign_keys = ON")
-            # Persistent in the file; an in-memory database or a filesystem without shared memory
-            # answers with its own journal mode instead, and a read-only file keeps its own.
-            with contextlib.suppress(Exception):
-                cursor.execute("PRAGMA journal_mode = WAL")
-        finally:
-            cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: sa.Connection) -> None:
-        flavour = conn.get_execution_options().get(_BEGIN_OPTION, "")
-        conn.exec_driver_sql(f"BEGIN {flavour}".strip())
-
-
-def sqlite_writer(engine: Engine) -> Engine:
-    """``engine`` set to open write transactions with ``BEGIN IMMEDIATE`` on SQLite.
-
-    A deferred transaction that reads before it writes can fail at once with "database is locked"
-    when another process wrote in between; taking the write lock at ``BEGIN`` makes it wait instead.
-    """
-    if engine.dialect.name != "sqlite":
-        return engine
-    return engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
-
-
-# -- messages -----------------------------------------------------------------------------------
-
-
-def _mask_password(text: str) -> str:
-    return re.sub(r"(://[^:/@?#]*:)[^@/]*@", r"\1***@", text)
-
-
-def _reason(exc: BaseException, url: URL) -> str:
-    """The first line of the driver's message, with the password (if any) blanked out."""
-    orig = getattr(exc, "orig", None) or exc
-    text = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
-    if url.password:
-        text = text.replace(str(url.password), "***")
-    return _mask_password(text)
-
-
 @contextmanager
 def connect_for_migrations(url: str) -> Iterator[sa.Connection]:
     """A connection in a transaction, for running Alembic from its command line (``env.py``)."""
-    engine = _create_engine(_parse_url(url))
+    engine = create_engine(_parse_url(url))
     try:
         with engine.begin() as conn:
             yield conn

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from skipsearch import metrics as schema
+from skipsearch._names import MAX_STUDY_NAME, STUDY_NAME_PATTERN
 from skipsearch._objects import call_user, load_object
 from skipsearch.errors import UserError
 from skipsearch.tasks import (
@@ -22,13 +25,23 @@ from skipsearch.tasks import (
     discover_tasks,
     load_task,
 )
-from skipsearch.topology import EDGE_KINDS, PRESETS, Topology, TopologyError, families, get_preset, load_topology
+from skipsearch.topology import (
+    EDGE_KINDS,
+    PRESETS,
+    Limits,
+    Topology,
+    TopologyError,
+    families,
+    get_preset,
+    load_topology,
+)
 
 CHOICE_ALIGNS = ("auto", "identity", "zero_pad", "project")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # No NaN or infinity in a study file: a NaN margin or reference value passes every bound.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class TaskConfig(_Strict):
@@ -221,8 +234,15 @@ class Objective(_Strict):
     """A metric to optimise. The task's validation metric goes by its own name (``accuracy``,
     ``miou``, ``rmse``, ``r2``); ``accuracy`` also names mIoU in studies made before that name."""
 
-    name: Literal["accuracy", "miou", "rmse", "r2", "macs", "params", "flops", "latency_ms"]
+    name: str
+    """A metric of the schema that may be an objective (:func:`skipsearch.metrics.objective_names`):
+    the task's metric, a cost, or a probe scored before training."""
     direction: Literal["maximize", "minimize"]
+
+    @field_validator("name")
+    @classmethod
+    def _known_metric(cls, value: str) -> str:
+        return _objective_metric(value)
 
     @property
     def column(self) -> str:
@@ -231,9 +251,74 @@ class Objective(_Strict):
         return "accuracy" if self.name in METRICS else self.name
 
 
+def _objective_metric(name: str) -> str:
+    allowed = schema.objective_names()
+    if name not in allowed:
+        raise ValueError(f"unknown metric {name!r} (allowed: {', '.join(allowed)})")
+    return name
+
+
+class PrescreenConfig(_Strict):
+    """Score ``candidates`` sampled topologies with a probe, without training, and train the best
+    (see :mod:`skipsearch.search._prescreen`)."""
+
+    probe: str
+    candidates: int = Field(default=10, ge=2, le=1000)
+
+    @field_validator("probe")
+    @classmethod
+    def _known_probe(cls, value: str) -> str:
+        if value not in schema.probe_names():
+            raise ValueError(f"unknown probe {value!r} (known: {', '.join(schema.probe_names())})")
+        return value
+
+
+_CONSTRAINT = re.compile(
+    r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|<|>)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$"
+)
+
+
+class Constraint(_Strict):
+    """``metric op bound``: the trial is feasible when ``value op bound`` holds."""
+
+    metric: str
+    op: Literal["<", "<=", ">", ">="]
+    bound: float
+
+    @model_validator(mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        match = _CONSTRAINT.match(value)
+        if match is None:
+            raise ValueError(f"{value!r}: write METRIC OP NUMBER with OP one of < <= > >= (e.g. synflow>1e3)")
+        return {"metric": match[1], "op": match[2], "bound": float(match[3])}
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, value: str) -> str:
+        return _objective_metric(value)
+
+    @property
+    def column(self) -> str:
+        return schema.column_of(self.metric)
+
+    def violation(self, value: float | None) -> float:
+        """Optuna's constraint value: <= 0 when satisfied, else by how much it is broken (a missing
+        value breaks it by 1)."""
+        if value is None or math.isnan(value):
+            return 1.0
+        excess = value - self.bound if self.op in ("<", "<=") else self.bound - value
+        if excess == 0 and self.op in ("<", ">"):
+            return 1e-12  # on a strict bound: broken, by as little as can be
+        return excess
+
+
 class SamplerConfig(_Strict):
     name: Literal["tpe", "nsga2", "random", "gp", "predictor"] = "tpe"
     options: dict[str, Any] = Field(default_factory=dict)
+    prescreen: PrescreenConfig | None = None
 
 
 class EarlyStoppingConfig(_Strict):
@@ -252,6 +337,18 @@ class AnalysisConfig(_Strict):
     gradient_flow: bool = False
     """Record the first/last hidden block weight-gradient ratio at initialisation and after
     training (``grad_ratio_init``, ``grad_ratio``; see :mod:`skipsearch.tasks._gradients`)."""
+    probes: bool | list[str] = False
+    """Score every trial with the zero-cost probes (``true``: all of them, or a list of names) at
+    initialisation, on one seeded batch (:mod:`skipsearch.tasks._probes`). Probes named by an
+    objective, a constraint or the pre-screen are always scored."""
+
+    @field_validator("probes")
+    @classmethod
+    def _known_probes(cls, value: bool | list[str]) -> bool | list[str]:
+        for name in value if isinstance(value, list) else []:
+            if name not in schema.probe_names():
+                raise ValueError(f"unknown probe {name!r} (known: {', '.join(schema.probe_names())})")
+        return value
 
 
 class HypervolumeConfig(_Strict):
@@ -276,14 +373,21 @@ class ExecutionConfig(_Strict):
     ``auto`` sizes the group from the device's memory."""
 
 
+MAX_SEED = 2**32 - 1
+"""numpy's seeds (the study's seed seeds numpy, torch and the sampler): 0 to 2**32 - 1."""
+
+
 class StudyConfig(_Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(pattern=STUDY_NAME_PATTERN, max_length=MAX_STUDY_NAME)
     description: str = ""
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)
     task: TaskConfig
     backbone: BackboneConfig
     space: SpaceConfig
     objectives: list[Objective] = Field(min_length=1, max_length=3)
+    constraints: list[Constraint] = Field(default_factory=list)
+    """Feasibility bounds, ``METRIC OP NUMBER`` (``synflow>1e3``, ``macs<=200000``): a trial that
+    breaks one is infeasible (Optuna's constraints; TPE, NSGA-II and GP prefer feasible trials)."""
     sampler: SamplerConfig = Field(default_factory=SamplerConfig)
     early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig)
     training: dict[str, Any] = Field(default_factory=dict)
@@ -293,6 +397,8 @@ class StudyConfig(_Strict):
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
     hypervolume: HypervolumeConfig = Field(default_factory=HypervolumeConfig)
+    limits: Limits = Field(default_factory=Limits)
+    """Resource limits (see :mod:`skipsearch.search._limits`); not part of the study's identity."""
 
     @field_validator("task", mode="before")
     @classmethod
@@ -328,6 +434,16 @@ class StudyConfig(_Strict):
     def objective_pairs(self) -> list[tuple[str, str]]:
         """The objectives as ``(metric, "max" | "min")``, the form of the results package's Pareto queries."""
         return [(o.column, "max" if o.direction == "maximize" else "min") for o in self.objectives]
+
+    @property
+    def probe_names(self) -> list[str]:
+        """The probes every trial of the study scores: asked for in ``analysis.probes`` or named by
+        an objective, a constraint or the pre-screen; in schema order."""
+        wanted = set(schema.probe_names()) if self.analysis.probes is True else set(self.analysis.probes or [])
+        wanted |= {o.name for o in self.objectives} | {c.metric for c in self.constraints}
+        if self.sampler.prescreen is not None:
+            wanted.add(self.sampler.prescreen.probe)
+        return [name for name in schema.probe_names() if name in wanted]
 
     @property
     def multi_objective(self) -> bool:
@@ -379,9 +495,12 @@ def parse_study_config(data: Any, source: str, base_dir: str | Path | None = Non
         raise UserError(f"{source}: backbone: {exc}") from None
     except UserError as exc:
         raise UserError(f"{source}: {exc}") from None
+    from skipsearch.search._limits import check_study_limits  # imports this module
+    from skipsearch.search._samplers import make_sampler
+
+    data = check_study_limits(config, backbone, source)
     if config.task.name in USER_DATA_TASKS:
-        _check_backbone_fits(backbone, config.task.load(config.seed), source)
-    from skipsearch.search._samplers import make_sampler  # imports this module
+        _check_backbone_fits(backbone, data, source)
 
     try:
         make_sampler(config)
@@ -468,6 +587,10 @@ def load_study_config(path: str | Path) -> StudyConfig:
         where = f" at line {mark.line + 1}" if mark is not None else ""
         problem = " ".join(str(getattr(exc, "problem", None) or exc).split())  # one line, whatever the error kind
         raise UserError(f"{path}: invalid YAML{where}: {problem}") from None
+    except RecursionError:  # PyYAML's composer recurses once per nesting level
+        raise UserError(f"{path}: invalid YAML: nested too deeply") from None
+    except ValueError as exc:  # an integer of thousands of digits (Python's int conversion limit)
+        raise UserError(f"{path}: invalid YAML: {exc}".split("; use sys.")[0]) from None
     return parse_study_config(data, str(path), path.parent)
 
 

@@ -14,10 +14,12 @@ import optuna
 import torch
 from optuna.trial import FrozenTrial, TrialState
 
+from skipsearch import metrics as schema
+from skipsearch.errors import UserError
 from skipsearch.nn import build_model, cpu_threads, model_cost, model_device, model_topology
-from skipsearch.results import METRICS
 from skipsearch.search._config import StudyConfig
 from skipsearch.search._early_stopping import FinishedTrial, ParetoEarlyStopper
+from skipsearch.search._limits import check_trial_topology
 from skipsearch.search._space import SearchSpace
 from skipsearch.search._storage import is_connection_error
 from skipsearch.tasks import (
@@ -25,17 +27,27 @@ from skipsearch.tasks import (
     TaskData,
     TrainResult,
     analysis_batch,
+    check_task_size,
+    compute_probes,
     finite_or_none,
     flow_ratio,
     gradient_norms,
     load_task,
+    probe_batch,
     seed_everything,
     train_model,
 )
 from skipsearch.topology import Topology, graph_metrics
 
-METRIC_ATTRS = METRICS
-"""Trial user attributes that hold the metrics of a trained (or reused) topology."""
+
+def metric_attrs() -> tuple[str, ...]:
+    """Trial user attributes that hold the metrics of a trained (or reused) topology: every stored
+    metric of the schema (:func:`skipsearch.metrics.stored_metric_names`)."""
+    return schema.stored_metric_names()
+
+
+METRIC_ATTRS = metric_attrs()
+"""The metric attributes of the built-in schema (:func:`metric_attrs` sees metrics added later)."""
 
 
 class TrialFailed(Exception):
@@ -48,6 +60,8 @@ class Objective:
     def __init__(self, config: StudyConfig, space: SearchSpace, data: TaskData | None = None) -> None:
         self.config = config
         self.space = space
+        if data is None:
+            check_task_size(config.task.name, config.task.options, config.limits, epochs=config.train_config.epochs)
         self.data = data or load_task(config.task.name, seed=config.seed, **config.task.options)
         self.cost_names = [o.column for o in config.objectives if o.direction == "minimize" and o.column != "accuracy"]
         self.train_config = config.train_config
@@ -76,17 +90,28 @@ class Objective:
         # Read once: deduplication and the Pareto early stopper both look at the finished trials.
         finished = trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if self.config.execution.dedupe and (earlier := self._find_evaluated(finished, topology.hash)) is not None:
-            for key in (*METRIC_ATTRS, "curve"):
+            for key in (*metric_attrs(), "curve"):
                 if key in earlier.user_attrs:
                     trial.set_user_attr(key, earlier.user_attrs[key])
             trial.set_user_attr("reused_from", earlier.number)
+            self._constrain(trial, earlier.user_attrs)
             return self._values(earlier.user_attrs)
 
+        try:  # a topology the limits refuse fails its trial with the reason, before any allocation
+            check_trial_topology(self.config, topology, self.data)
+        except UserError as exc:
+            trial.set_user_attr("failure_reason", str(exc))
+            raise TrialFailed(str(exc)) from None
         seed_everything(self.config.seed)
         model = build_model(topology)
         costs = model_cost(model, topology.input_shape).to_dict()
         for key, value in costs.items():
             trial.set_user_attr(key, value)
+        self._probes(trial, model)
+        if self._constrain(trial, trial.user_attrs, before_training=True):
+            reason = "breaks the constraints " + ", ".join(self._broken(trial.user_attrs)) + " before training"
+            trial.set_user_attr("stop_reason", reason)
+            raise optuna.TrialPruned(reason)
         stopper = self._stopper(trial, costs, finished)
         self._gradient_flow(trial, model, "grad_ratio_init")
         result = train_model(model, self.data, self.train_config, seed=self.config.seed, should_stop=stopper)
@@ -100,7 +125,40 @@ class Objective:
             reason = getattr(stopper, "reason", None) or f"pruned at epoch {result.epochs_run} by the study's pruner"
             trial.set_user_attr("stop_reason", reason)
             raise optuna.TrialPruned(reason)
+        self._constrain(trial, trial.user_attrs)
         return self._values(trial.user_attrs)
+
+    def _probes(self, trial: optuna.Trial, model: torch.nn.Module) -> None:
+        """The study's zero-cost probes of the untrained model, on the study's seeded probe batch."""
+        names = self.config.probe_names
+        if not names:
+            return
+        x, y = probe_batch(self.data, model_topology(model).input_shape, self.config.seed)
+        with cpu_threads(self.train_config.threads):
+            scores = compute_probes(model, x, y, names)
+        for name, value in scores.items():
+            trial.set_user_attr(name, value)
+
+    def _constrain(self, trial: optuna.Trial, attrs: dict[str, Any], *, before_training: bool = False) -> bool:
+        """Sets Optuna's constraint value of each study constraint whose metric is known (before
+        training: costs and probes); returns whether one of them is broken."""
+        broken = False
+        for constraint in self.config.constraints:
+            if before_training and constraint.column not in attrs:
+                continue  # a trained metric: judged once the training is done
+            violation = constraint.violation(attrs.get(constraint.column))
+            key = f"{constraint.metric}{constraint.op}{constraint.bound:g}"
+            if key not in trial.constraints:  # set once: Optuna keeps the first value
+                trial.set_constraint(key, violation)
+            broken = broken or violation > 0
+        return broken
+
+    def _broken(self, attrs: dict[str, Any]) -> list[str]:
+        return [
+            f"{c.metric}{c.op}{c.bound:g} ({c.metric} {attrs.get(c.column)})"
+            for c in self.config.constraints
+            if c.column in attrs and c.violation(attrs.get(c.column)) > 0
+        ]
 
     def _describe(self, trial: optuna.Trial, topology: Topology, active: int) -> None:
         metrics = graph_metrics(topology)
@@ -109,7 +167,7 @@ class Objective:
         trial.set_user_attr("task", self.config.task.name)
         trial.set_user_attr("seed", self.config.seed)
         trial.set_user_attr("active_skips", active)
-        trial.set_user_attr("paths", float(metrics.paths))
+        trial.set_user_attr("paths", metrics.paths_float)
         trial.set_user_attr("longest_path", metrics.longest_path)
         trial.set_user_attr("shortest_path", metrics.shortest_path)
 

@@ -30,7 +30,7 @@ from skipsearch.results import (
     study_names,
     study_row_keys,
 )
-from skipsearch.search._objective import FINISHED_STATES, METRIC_ATTRS, evaluated, topology_of
+from skipsearch.search._objective import FINISHED_STATES, evaluated, metric_attrs, topology_of
 
 
 def evaluation_record(study_name: str, trial: FrozenTrial) -> EvaluationRecord | None:
@@ -47,7 +47,7 @@ def evaluation_record(study_name: str, trial: FrozenTrial) -> EvaluationRecord |
         task=str(attrs.get("task", "")),
         seed=int(attrs.get("seed", 0)),
         state=trial.state.name,
-        metrics={key: attrs.get(key) for key in METRIC_ATTRS},
+        metrics={key: attrs.get(key) for key in metric_attrs()},
         failure_reason=attrs.get("failure_reason") or attrs.get("stop_reason"),
         curve=[v for v in attrs.get("curve", []) if v is not None],
         started_at=trial.datetime_start,

@@ -9,6 +9,7 @@ import optuna
 
 from skipsearch.errors import UserError
 from skipsearch.search._config import StudyConfig
+from skipsearch.search._options import check_sampler_options
 
 
 def make_sampler(config: StudyConfig, worker_index: int = 0) -> optuna.samplers.BaseSampler:
@@ -25,10 +26,33 @@ def make_sampler(config: StudyConfig, worker_index: int = 0) -> optuna.samplers.
         "gp": lambda **kw: optuna.samplers.GPSampler(seed=seed, **kw),
         "predictor": lambda **kw: _predictor_sampler(config, seed, **kw),
     }
+    check_sampler_options(config.sampler.name, options)
     try:
-        return factories[config.sampler.name](**options)
-    except TypeError as exc:
+        sampler = factories[config.sampler.name](**options)
+    except (TypeError, ValueError) as exc:
         raise UserError(f"sampler.options: {exc}") from None
+    return _prescreened(config, sampler) if config.sampler.prescreen is not None else sampler
+
+
+def _prescreened(config: StudyConfig, base: optuna.samplers.BaseSampler) -> optuna.samplers.BaseSampler:
+    """``base`` behind the study's pre-screen (:mod:`skipsearch.search._prescreen`)."""
+    from skipsearch.search._prescreen import prescreened
+    from skipsearch.search._space import SearchSpace
+
+    assert config.sampler.prescreen is not None
+    backbone = config.backbone.build()
+    space = SearchSpace(backbone, config.space)
+    return prescreened(
+        base,
+        space.topology_from_params,
+        {c.param: optuna.distributions.CategoricalDistribution(c.choices) for c in space.candidates},
+        probe=config.sampler.prescreen.probe,
+        candidates=config.sampler.prescreen.candidates,
+        data=lambda: config.task.load(config.seed),
+        input_shape=backbone.input_shape,
+        seed=config.seed,
+        threads=config.train_config.threads,
+    )
 
 
 def _predictor_sampler(config: StudyConfig, seed: int, **options: Any) -> optuna.samplers.BaseSampler:

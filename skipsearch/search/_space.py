@@ -13,7 +13,7 @@ import optuna
 
 from skipsearch.errors import UserError
 from skipsearch.search._config import SpaceConfig
-from skipsearch.topology import ADDITIVE_KINDS, DEFAULT_INIT, SkipEdge, Topology, TopologyError
+from skipsearch.topology import EDGE_KINDS, SkipEdge, Topology, TopologyError
 
 _NO_TARGET_OPS = {"input", "flatten", "pool"}
 """Parameter-free reshaping blocks are not skip targets: a concat into them would change the
@@ -88,12 +88,13 @@ class SearchSpace:
     def edge(self, src: str, dst: str, choice: str) -> SkipEdge:
         """The skip edge a choice string stands for (``auto`` alignment resolved by shapes)."""
         kind, _, align = choice.partition("/")
-        if kind not in ADDITIVE_KINDS:
+        spec = EDGE_KINDS.get(kind)
+        if spec is None or not spec.alignments:
             return SkipEdge(src, dst, kind)
         if align in ("", "auto"):
             shapes = self.backbone.shapes
             align = "identity" if shapes[src] == shapes[dst] else self.config.align
-        return SkipEdge(src, dst, kind, align, DEFAULT_INIT.get(kind))
+        return SkipEdge(src, dst, kind, align, spec.default_init)
 
     # -- sampling -------------------------------------------------------------------------------
     def sample(self, trial: optuna.Trial) -> Topology:
@@ -134,4 +135,4 @@ class SearchSpace:
 
 
 def _choice_label(edge: SkipEdge) -> str:
-    return edge.kind if edge.kind in ("off", "concat") else f"{edge.kind}/{edge.align}"
+    return f"{edge.kind}/{edge.align}" if edge.spec.alignments else edge.kind

@@ -10,17 +10,18 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
-import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import optuna
 import sqlalchemy
 from optuna.trial import FrozenTrial, TrialState
 
-from skipsearch.errors import UserError
-from skipsearch.results import connect
+from skipsearch._names import check_new_study_name, check_study_lookup
+from skipsearch.db import backoff, connection_error_text, is_connection_error, retrying
+from skipsearch.errors import FieldError, UserError
+from skipsearch.results import connect, save_study_config, study_config
 from skipsearch.search._artifacts import TopologyArtifacts, open_artifact_store
 from skipsearch.search._batched_worker import BatchedRunner, GroupTracker
 from skipsearch.search._config import StudyConfig
@@ -30,14 +31,7 @@ from skipsearch.search._plots import DashboardPlots
 from skipsearch.search._record import recording_callback, sync_results
 from skipsearch.search._samplers import make_pruner, make_sampler
 from skipsearch.search._space import SearchSpace
-from skipsearch.search._storage import (
-    backoff,
-    connection_error_text,
-    heartbeat_timing,
-    is_connection_error,
-    open_storage,
-    retrying,
-)
+from skipsearch.search._storage import heartbeat_timing, open_storage
 from skipsearch.search._worker import Shutdown, TrackedObjective
 
 CONFIG_ATTR = "skipsearch_config"
@@ -52,7 +46,7 @@ def _comparable(config: dict[str, Any]) -> dict[str, Any]:
     """The part of a configuration that must not change when a study is resumed (the
     objectives among them, so the study's directions always match). The user's data counts by
     its fingerprint, not by where it lies: its absolute paths are left out."""
-    presentation = ("trials", "timeout", "description", "execution", "hypervolume")
+    presentation = ("trials", "timeout", "description", "execution", "hypervolume", "limits")
     kept = {k: v for k, v in config.items() if k not in presentation}
     task = kept.get("task")
     if isinstance(task, dict) and isinstance(task.get("options"), dict) and "fingerprint" in task["options"]:
@@ -68,18 +62,19 @@ def _changed_data(stored: dict[str, Any], current: dict[str, Any]) -> str | None
         return None
     return (
         f"the data differs from the data the study was created on (fingerprint {str(new)[:16]}, "
-        f"the study's {str(old)[:16]}); restore that file, or pass --study NEW_NAME"
+        f"the study's {str(old)[:16]}); restore that file, or give the study a new name"
     )
 
 
 def create_study(config: StudyConfig, storage_url: str, study_name: str | None = None) -> optuna.Study:
     """Creates the study, or resumes it when one of that name exists with the same settings."""
     name = study_name or config.name
+    check_new_study_name(name, "study" if study_name else "name")
     ex = config.execution
     storage = open_storage(
         storage_url, heartbeat_interval=ex.heartbeat_interval, grace_period=ex.grace_period, max_retry=ex.max_retry
     )
-    connect(storage_url)  # sets up the results tables before any worker races to
+    engine = connect(storage_url)  # sets up the results tables before any worker races to
     study = optuna.create_study(
         storage=storage,
         study_name=name,
@@ -93,15 +88,21 @@ def create_study(config: StudyConfig, storage_url: str, study_name: str | None =
     if stored is None:
         study.set_user_attr(CONFIG_ATTR, current)
         study.set_metric_names([o.name for o in config.objectives])
+        save_study_config(engine, name, current)
     elif (changed := _changed_data(stored, current)) is not None:
-        raise UserError(f"study {name!r}: {changed}")
+        raise FieldError("study", repr(name), changed)
     elif _comparable(stored) != _comparable(current):
-        raise UserError(
-            f"study {name!r} already exists in the storage with other settings; "
-            "pass --study NEW_NAME to start a new one, or run the file it was created with"
+        raise FieldError(
+            "study",
+            repr(name),
+            "already exists in the storage with other settings; "
+            "give a new name to start a new one, or run the file it was created with",
         )
     elif stored != current:  # a new trial target, timeout or execution settings: workers follow them
         study.set_user_attr(CONFIG_ATTR, current)
+        save_study_config(engine, name, current)
+    elif study_config(engine, name) is None:  # a study made before its results kept configurations
+        save_study_config(engine, name, current)
     ensure_reference_point(study, config)
     return study
 
@@ -114,17 +115,18 @@ def load_study(
     ``read_only`` (reports, analyses): the study as stored, without the sampler, pruner and heartbeat
     that running trials needs.
     """
+    check_study_lookup(study_name)
     probe = open_storage(storage_url, heartbeat_interval=None)
     try:
         study = optuna.load_study(study_name=study_name, storage=probe)
     except KeyError:
         names = ", ".join(optuna.get_all_study_names(probe)) or "none"
         probe.engine.dispose()
-        raise UserError(f"--study: no study named {study_name!r} in the storage (studies: {names})") from None
+        raise FieldError("study", None, f"no study named {study_name!r} in the storage (studies: {names})") from None
     stored = study.user_attrs.get(CONFIG_ATTR)
     if stored is None:
         probe.engine.dispose()
-        raise UserError(f"--study: {study_name!r} was not created by skipsearch (no {CONFIG_ATTR} attribute)")
+        raise FieldError("study", None, f"{study_name!r} was not created by skipsearch (no {CONFIG_ATTR} attribute)")
     config = StudyConfig.model_validate(stored)
     if read_only:
         return study, config
@@ -324,28 +326,27 @@ def _resync(engine: sqlalchemy.Engine, study: optuna.Study) -> None:
             raise
 
 
+WorkerCommand = Callable[[int], Sequence[str]]
+"""The command line of worker process ``i`` (the CLI's ``worker`` command: it knows its flags)."""
+
+
 def run_local_workers(
     storage_url: str,
     study_name: str,
     workers: int,
+    command: WorkerCommand,
     *,
-    target: int | None = None,
-    timeout: float | None = None,
     progress: ProgressFn | None = None,
     poll_seconds: float = 1.0,
 ) -> int:
-    """Runs ``workers`` worker processes on this machine and waits for them; returns the worst exit code.
+    """Runs ``workers`` worker processes on this machine, ``command(i)`` each, and waits for them;
+    returns the worst exit code.
 
     The storage URL reaches the workers through the environment, not their command lines, so a
     password never shows in a process list.
     """
     env = {**os.environ, "SKIPSEARCH_STORAGE": storage_url}
-    command = [sys.executable, "-m", "skipsearch", "worker", "--study", study_name, "--quiet"]
-    if target:
-        command += ["--n-trials", str(target)]
-    if timeout:
-        command += ["--timeout", str(timeout)]
-    procs = [subprocess.Popen([*command, "--worker-index", str(i)], env=env) for i in range(workers)]
+    procs = [subprocess.Popen(list(command(i)), env=env) for i in range(workers)]
     study = optuna.load_study(study_name=study_name, storage=open_storage(storage_url, heartbeat_interval=None))
     try:
         while any(p.poll() is None for p in procs):

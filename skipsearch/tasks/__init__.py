@@ -21,8 +21,19 @@ from skipsearch.tasks._gradients import (
     gradient_norms,
     hidden_blocks,
 )
+from skipsearch.tasks._limits import check_loaded, check_run, check_task_size, planned_size
 from skipsearch.tasks._metrics import evaluate, finite_or_none, mean_iou, regression_loss, task_loss
 from skipsearch.tasks._plugins import ENTRY_POINT_GROUP, import_function
+from skipsearch.tasks._probes import (
+    PROBE_BATCH,
+    PROBES,
+    ProbeInputs,
+    compute_probes,
+    probe_batch,
+    probe_names,
+    register_probe,
+)
+from skipsearch.tasks._recipe import Recipe
 from skipsearch.tasks._registry import TASKS, USER_DATA_TASKS, TaskSpec, discover_tasks, load_task
 from skipsearch.tasks._train import (
     TopologyRun,
@@ -41,11 +52,15 @@ __all__ = [
     "EXPLODING",
     "METRICS",
     "METRIC_DIRECTIONS",
+    "PROBES",
+    "PROBE_BATCH",
     "REGRESSION_METRICS",
     "TASKS",
     "USER_DATA_TASKS",
     "VANISHING",
     "FusionError",
+    "ProbeInputs",
+    "Recipe",
     "SplitSettings",
     "TaskData",
     "TaskSpec",
@@ -54,7 +69,11 @@ __all__ = [
     "TrainResult",
     "analysis_batch",
     "auto_batch_size",
+    "check_loaded",
+    "check_run",
+    "check_task_size",
     "combined_fingerprint",
+    "compute_probes",
     "discover_tasks",
     "evaluate",
     "fingerprint",
@@ -69,6 +88,10 @@ __all__ = [
     "load_task",
     "mean_iou",
     "observe_epochs",
+    "planned_size",
+    "probe_batch",
+    "probe_names",
+    "register_probe",
     "regression_loss",
     "reshape_for",
     "resolve_device",

@@ -11,7 +11,7 @@ class TrainConfig(BaseModel):
     """Training settings. Study files embed this as their ``training:`` mapping; each task has
     defaults (``TASKS[name].default_config``) tuned to train its reference model well and fast."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
     epochs: int = Field(default=10, ge=1)
     batch_size: int = Field(default=128, ge=1)

@@ -11,16 +11,18 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from skipsearch import metrics as schema
 from skipsearch.errors import UserError
 
-METRICS = ("accuracy", "miou", "rmse", "r2")
+METRICS = schema.TASK_METRICS
 """Task metrics: ``accuracy`` and ``miou`` (classification, segmentation) are maximised, ``rmse``
 minimised and ``r2`` maximised (regression)."""
 
 REGRESSION_METRICS = ("rmse", "r2")
 
-METRIC_DIRECTIONS = {"accuracy": "max", "miou": "max", "rmse": "min", "r2": "max"}
-"""Whether a larger (``max``) or a smaller (``min``) value of each task metric is better."""
+METRIC_DIRECTIONS: dict[str, str] = {name: schema.natural_direction(name) for name in METRICS}
+"""Whether a larger (``max``) or a smaller (``min``) value of each task metric is better (the
+directions of :mod:`skipsearch.metrics`)."""
 
 
 @dataclass(frozen=True)
@@ -131,9 +133,11 @@ def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
     return str(value)
 
 
-def check_int(name: str, value: Any, minimum: int) -> int:
+def check_int(name: str, value: Any, minimum: int, maximum: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise UserError(f"option {name!r} must be an integer >= {minimum}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise UserError(f"option {name!r} must be at most {maximum:,}, got {value!r}")
     return value
 
 

@@ -10,6 +10,8 @@ import numpy as np
 from skipsearch.tasks._data import TaskData, check_int, check_split_sizes, make_task_data, split_fixed_test
 
 BACKGROUND, CIRCLE, SQUARE = 0, 1, 2
+MAX_SHAPES = 100
+"""The most shapes one image may hold (``max_shapes``)."""
 CLASSES = ("background", "circle", "square")
 
 
@@ -33,7 +35,8 @@ def shapes_seg(
     test split is fixed, and ``seed`` picks the validation images among the others.
     """
     sizes = check_split_sizes(train_size, val_size, test_size)
-    size, max_shapes = check_int("size", size, 16), check_int("max_shapes", max_shapes, 1)
+    # Each shape slot is drawn for every image: a bound keeps the generation's time bounded.
+    size, max_shapes = check_int("size", size, 16), check_int("max_shapes", max_shapes, 1, MAX_SHAPES)
     x, y = _generate(sum(sizes), size, max_shapes, float(noise), int(data_seed))
     return make_task_data("shapes-seg", "miou", len(CLASSES), *split_fixed_test(x, y, sizes, seed))
 

@@ -28,10 +28,16 @@ class Layer:
 
 @dataclass(frozen=True)
 class TopologyCost:
-    """Totals of one forward pass on one sample; ``flops`` is ``2 * macs`` as flop_counter counts."""
+    """Totals of one forward pass on one sample; ``flops`` is ``2 * macs`` as flop_counter counts.
+
+    ``activations`` estimates the values one sample's forward pass produces and a backward pass
+    keeps: every weight layer's output plus the block's own and each merge's (the basis of
+    :mod:`skipsearch.topology._limits`' memory estimate, not an exact count).
+    """
 
     params: int
     macs: int
+    activations: int = 0
 
     @property
     def flops(self) -> int:
@@ -108,26 +114,38 @@ BLOCK_LAYERS: dict[str, Callable[[Shape, Shape, dict[str, Any]], list[Layer]]] =
 
 
 def skip_layers(edge: SkipEdge, src: Shape, dst: Shape) -> list[Layer]:
-    """Weight layers of an additive edge: its alignment and its gate or scalar."""
+    """Weight layers of an additive edge: its alignment and its gate (the kind's ``gate_cost``)."""
     layers = [_linear(src[0], dst[0], bias=False) if len(src) == 1 else _conv(src[0], dst[0], 1, dst), _norm(dst[0])]
     align = layers if edge.align == "project" else []
-    if edge.kind in ("scalar", "switch"):
-        return [*align, Layer(1)]
-    if edge.kind == "gated":
-        return [*align, _linear(dst[0], dst[0])]
-    return align
+    params, macs = edge.spec.gate_cost(dst)
+    return [*align, Layer(params, macs)] if params or macs else align
+
+
+def node_costs(topology: Topology) -> dict[str, TopologyCost]:
+    """Parameters, MACs and activations of every block (skip edges count at their destination)."""
+    shapes = topology.shapes
+    out: dict[str, TopologyCost] = {}
+    for node in topology.nodes[1:]:
+        sources = topology.input_sources(node.id)
+        merged = (sum(shapes[s][0] for s in sources), *shapes[sources[0]][1:])
+        size = math.prod(shapes[node.id])
+        layers = BLOCK_LAYERS[node.op](merged, shapes[node.id], node.params) if node.op in BLOCK_LAYERS else []
+        values = size * (len(layers) + 1) + (math.prod(merged) if len(sources) > 1 else 0)
+        for edge in topology.incoming(node.id):
+            if edge.additive:
+                skip = skip_layers(edge, shapes[edge.src], shapes[node.id])
+                layers += skip
+                values += size * (len(skip) + 1)
+        params, macs = sum(layer.params for layer in layers), sum(layer.macs for layer in layers)
+        out[node.id] = TopologyCost(params=params, macs=macs, activations=values)
+    return out
 
 
 def topology_cost(topology: Topology) -> TopologyCost:
     """Parameters and MACs of the model built from ``topology``, for one sample."""
-    shapes = topology.shapes
-    layers: list[Layer] = []
-    for node in topology.nodes[1:]:
-        sources = topology.input_sources(node.id)
-        merged = (sum(shapes[s][0] for s in sources), *shapes[sources[0]][1:])
-        if node.op in BLOCK_LAYERS:
-            layers += BLOCK_LAYERS[node.op](merged, shapes[node.id], node.params)
-        for edge in topology.incoming(node.id):
-            if edge.additive:
-                layers += skip_layers(edge, shapes[edge.src], shapes[node.id])
-    return TopologyCost(params=sum(layer.params for layer in layers), macs=sum(layer.macs for layer in layers))
+    costs = node_costs(topology).values()
+    return TopologyCost(
+        params=sum(c.params for c in costs),
+        macs=sum(c.macs for c in costs),
+        activations=math.prod(topology.input_shape) + sum(c.activations for c in costs),
+    )

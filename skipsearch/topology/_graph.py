@@ -14,6 +14,7 @@ follows the sum in a ResNet basic block). A classic residual block is the edge `
 
 from __future__ import annotations
 
+import keyword
 import math
 import re
 from collections.abc import Sequence
@@ -22,21 +23,16 @@ from functools import cached_property
 from typing import Any
 
 from skipsearch.errors import UserError
+from skipsearch.topology._kinds import ALIGNMENTS, EDGE_KINDS, EdgeKind, edge_kind
 from skipsearch.topology._ops import OPS, Shape, ShapeError
 
-EDGE_KINDS = ("off", "add", "concat", "gated", "scalar", "switch")
-"""Every skip-edge kind. ``off`` keeps a candidate edge in the graph without effect."""
-
-ADDITIVE_KINDS = ("add", "gated", "scalar", "switch")
-"""Kinds that add the (aligned, possibly scaled) source to the destination's output."""
-
-ALIGNMENTS = ("identity", "zero_pad", "project")
-"""How an additive edge matches the source's shape to the destination's."""
-
-DEFAULT_INIT = {"scalar": 1.0, "gated": 0.0, "switch": 3.0}
-"""Initial value of an edge's parameter: the scalar ``a``, the gate bias, the switch logit."""
-
 _ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+MAX_ID_LENGTH = 100
+"""Longest node id: the results schema stores edge ends in columns of 100 characters."""
+
+MAX_NAME_LENGTH = 200
+"""Longest topology name: the results schema's ``topologies.name`` column holds 200 characters."""
 
 
 class TopologyError(UserError, ValueError):
@@ -69,17 +65,31 @@ class SkipEdge:
     init: float | None = None
 
     @property
+    def spec(self) -> EdgeKind:
+        """The edge's kind, from :data:`~skipsearch.topology.EDGE_KINDS` (``KeyError`` if unknown)."""
+        return edge_kind(self.kind)
+
+    @property
     def active(self) -> bool:
-        return self.kind != "off"
+        spec = EDGE_KINDS.get(self.kind)
+        return spec.active if spec is not None else self.kind != "off"
 
     @property
     def additive(self) -> bool:
-        return self.kind in ADDITIVE_KINDS
+        spec = EDGE_KINDS.get(self.kind)
+        return spec is not None and spec.additive
+
+    @property
+    def concatenated(self) -> bool:
+        """Whether the source joins the destination's input (``concat``) rather than its output."""
+        spec = EDGE_KINDS.get(self.kind)
+        return spec is not None and spec.joins == "input"
 
     @property
     def label(self) -> str:
         """Kind, alignment and initial value in one string, e.g. ``add/zero_pad``."""
-        if self.kind in ("off", "concat"):
+        spec = EDGE_KINDS.get(self.kind)
+        if spec is None or not spec.alignments:
             return self.kind
         text = f"{self.kind}/{self.align}"
         return text if self.init is None else f"{text}@{self.init:g}"
@@ -165,7 +175,7 @@ class Topology:
     def input_sources(self, node_id: str) -> list[str]:
         """Nodes whose outputs are concatenated (in this order) into ``node_id``'s input."""
         j = self.index[node_id]
-        srcs = {self.nodes[j - 1].id} | {e.src for e in self.incoming(node_id) if e.kind == "concat"}
+        srcs = {self.nodes[j - 1].id} | {e.src for e in self.incoming(node_id) if e.concatenated}
         return sorted(srcs, key=self.index.__getitem__)
 
     @property
@@ -193,6 +203,9 @@ class Topology:
         object.__setattr__(self, "_shapes", self._infer_shapes())
 
     def _check_nodes(self) -> None:
+        if not isinstance(self.name, str) or len(self.name) > MAX_NAME_LENGTH:
+            shown = self.name[:40] + "..." if isinstance(self.name, str) else self.name
+            raise TopologyError(f"the name must be text of at most {MAX_NAME_LENGTH} characters, got {shown!r}")
         if len(self.nodes) < 2:
             raise TopologyError("a topology needs an input node and at least one block")
         seen: set[str] = set()
@@ -222,8 +235,8 @@ class Topology:
             if (edge.src, edge.dst) in pairs:
                 raise TopologyError(f"{where}: duplicate edge")
             pairs.add((edge.src, edge.dst))
-            if edge.kind == "concat" and src == dst - 1:
-                raise TopologyError(f"{where}: a concat from the backbone predecessor repeats its input")
+            if edge.concatenated and src == dst - 1:
+                raise TopologyError(f"{where}: a {edge.kind} from the backbone predecessor repeats its input")
 
     def _infer_shapes(self) -> dict[str, Shape]:
         shapes: dict[str, Shape] = {}
@@ -326,9 +339,11 @@ def _make_node(data: dict[str, Any] | Node, position: int) -> Node:
     if not isinstance(data, dict):
         raise TopologyError(f"node #{position}: expected an object, got {type(data).__name__}")
     node_id, op = data.get("id"), data.get("op")
-    if not isinstance(node_id, str) or not _ID.fullmatch(node_id) or "__" in node_id:
+    if not _valid_id(node_id):
+        shown = node_id[:40] + "..." if isinstance(node_id, str) and len(node_id) > 40 else node_id
         raise TopologyError(
-            f"node #{position}: 'id' must be a name like 'block3' (letters, digits, single _), got {node_id!r}"
+            f"node #{position}: 'id' must be a name like 'block3' (letters, digits, single _, at most "
+            f"{MAX_ID_LENGTH} characters, not a Python keyword), got {shown!r}"
         )
     if not isinstance(op, str) or op not in OPS:
         raise TopologyError(f"node {node_id!r}: unknown op {op!r} (known: {', '.join(OPS)})")
@@ -337,7 +352,7 @@ def _make_node(data: dict[str, Any] | Node, position: int) -> Node:
         params = OPS[op].normalize(params)
     except ValueError as exc:
         raise TopologyError(f"node {node_id!r}: {exc}") from None
-    return Node(node_id, op, params)
+    return Node(str(node_id), op, params)
 
 
 _EDGE_KEYS = {"src", "dst", "kind", "align", "init"}
@@ -351,7 +366,7 @@ def _make_edge(data: dict[str, Any] | SkipEdge, position: int) -> SkipEdge:
     if not isinstance(data, dict):
         raise TopologyError(f"skip edge #{position}: expected an object, got {type(data).__name__}")
     src, dst = data.get("src"), data.get("dst")
-    named = all(isinstance(end, str) and _ID.fullmatch(end) for end in (src, dst))
+    named = all(_valid_id(end) for end in (src, dst))
     where = f"skip edge {src}->{dst}" if named else f"skip edge #{position}"
     unknown = sorted(set(data) - _EDGE_KEYS)
     if unknown:
@@ -359,22 +374,36 @@ def _make_edge(data: dict[str, Any] | SkipEdge, position: int) -> SkipEdge:
     if not named:
         raise TopologyError(f"{where}: 'src' and 'dst' must be node ids, got {src!r} and {dst!r}")
     kind = data.get("kind", "add")
-    if kind not in EDGE_KINDS:
+    if not isinstance(kind, str) or kind not in EDGE_KINDS:
         raise TopologyError(f"{where}: unknown kind {kind!r} (known: {', '.join(EDGE_KINDS)})")
+    spec = EDGE_KINDS[kind]
     align = data.get("align", "identity")
     if align not in ALIGNMENTS:
         raise TopologyError(f"{where}: unknown alignment {align!r} (known: {', '.join(ALIGNMENTS)})")
-    if kind in ("concat", "off") and align != "identity":
+    if align != "identity" and align not in spec.alignments:
         raise TopologyError(f"{where}: kind {kind!r} takes no alignment")
-    init = data.get("init", DEFAULT_INIT.get(kind))
+    init = data.get("init", spec.default_init)
     if init is not None:
-        if kind not in DEFAULT_INIT:
+        if spec.default_init is None:
             raise TopologyError(f"{where}: kind {kind!r} takes no 'init'")
         value = _finite(init)
         if value is None:
             raise TopologyError(f"{where}: 'init' must be a finite number, got {init!r}")
         init = value
     return SkipEdge(str(src), str(dst), kind, align, init)
+
+
+def _valid_id(node_id: Any) -> bool:
+    """A node id: an ASCII identifier without ``__`` that is not a Python keyword. Ids become names
+    in the code :func:`skipsearch.nn.build_model` generates (``as`` would be a SyntaxError there)
+    and in the exported ``model.py``."""
+    return (
+        isinstance(node_id, str)
+        and len(node_id) <= MAX_ID_LENGTH
+        and _ID.fullmatch(node_id) is not None
+        and "__" not in node_id
+        and not keyword.iskeyword(node_id)
+    )
 
 
 def _finite(value: Any) -> float | None:

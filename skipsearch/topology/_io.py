@@ -28,6 +28,8 @@ def from_json(text: str, source: str = "<json>") -> Topology:
         raise TopologyError(f"{source}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
     except RecursionError:  # json's decoder recurses once per nesting level
         raise TopologyError(f"{source}: invalid JSON: nested too deeply") from None
+    except ValueError as exc:  # an integer of thousands of digits (Python's int conversion limit)
+        raise TopologyError(f"{source}: invalid JSON: {exc}".split("; use sys.")[0]) from None
     return from_dict(data, source)
 
 

@@ -3,6 +3,6 @@
 This package imports only :mod:`skipsearch.topology` (and matplotlib): no torch, no database.
 """
 
-from skipsearch.viz._topology import EDGE_COLORS, MIN_FILE_WIDTH_IN, draw_topology
+from skipsearch.viz._topology import MIN_FILE_WIDTH_IN, draw_topology, edge_color
 
-__all__ = ["EDGE_COLORS", "MIN_FILE_WIDTH_IN", "draw_topology"]
+__all__ = ["MIN_FILE_WIDTH_IN", "draw_topology", "edge_color"]

@@ -2,7 +2,8 @@
 boxes, skip edges as arcs coloured by kind.
 
 Additive edges (add, scalar, gated, switch) arc above the chain because they join a node's
-*output*; concat edges arc below because they join its *input*. Each node's box names its id, op and
+*output*; concat edges arc below because they join its *input*. Each kind's colour is its
+:class:`~skipsearch.topology.EdgeKind`'s. Each node's box names its id, op and
 output shape. The arcs of one kind form one collection, so even DenseNet-BC-100's 408 edges draw in
 well under a second.
 """
@@ -12,19 +13,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from skipsearch.topology import Topology
+from skipsearch.topology import EDGE_KINDS, Topology
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-EDGE_COLORS: dict[str, str] = {
-    "add": "#1f77b4",
-    "scalar": "#ff7f0e",
-    "gated": "#2ca02c",
-    "switch": "#9467bd",
-    "concat": "#d62728",
-}
-"""Colour of each active edge kind (``off`` edges are not drawn)."""
+
+def edge_color(kind: str) -> str:
+    """The colour edges of ``kind`` are drawn in (its :class:`~skipsearch.topology.EdgeKind`'s), grey if it has none."""
+    spec = EDGE_KINDS.get(kind)
+    return spec.color if spec is not None and spec.color else "0.5"
+
 
 _NODE_FACE = {"input": "#eeeeee", "head": "#fde9c8", "seghead": "#fde9c8"}
 _MAX_WIDTH_IN = 40.0
@@ -55,7 +54,7 @@ def _draw_to_file(topology: Topology, path: Path, title: str | None) -> Axes:
         raise ValueError(f"{path}: the file must end in .svg, .png or .pdf")
     n = len(topology.nodes)
     width = max(min(1.5 + 1.05 * n, _MAX_WIDTH_IN), MIN_FILE_WIDTH_IN)
-    below = any(e.kind == "concat" for e in topology.active_skips)
+    below = any(e.concatenated for e in topology.active_skips)
     fig = Figure(figsize=(width, 3.4 if below else 2.4))
     ax = fig.add_axes((0.01, 0.01, 0.98, 0.88))
     _draw(topology, ax, title)
@@ -84,18 +83,19 @@ def _draw(topology: Topology, ax: Axes, title: str | None) -> None:
             zorder=3,
             bbox={"boxstyle": "round,pad=0.3", "fc": _NODE_FACE.get(node.op, "#dbe9f6"), "ec": "0.35", "lw": 0.8},
         )
+    below = any(e.concatenated for e in topology.active_skips)
     longest = max((index[e.dst] - index[e.src] for e in topology.active_skips), default=1)
     by_kind: dict[str, list] = {}
     for edge in topology.active_skips:
         src, dst = index[edge.src], index[edge.dst]
-        by_kind.setdefault(edge.kind, []).append(_arc(src, dst, longest, below=edge.kind == "concat"))
+        by_kind.setdefault(edge.kind, []).append(_arc(src, dst, longest, below=edge.concatenated))
     handles = []
     for kind, paths in by_kind.items():
-        color = EDGE_COLORS.get(kind, "0.5")
+        color = edge_color(kind)
         ax.add_collection(PathCollection(paths, facecolor="none", edgecolor=color, linewidth=1.3, alpha=0.8, zorder=2))
         handles.append(Line2D([], [], color=color, lw=1.5, label=f"{kind} ({len(paths)})"))
     ax.set_xlim(-0.6, n - 0.4)
-    ax.set_ylim(-1.15 if "concat" in by_kind else -0.3, 1.3)
+    ax.set_ylim(-1.15 if below else -0.3, 1.3)
     ax.set_axis_off()
     if handles:
         ax.legend(handles=handles, loc="upper left", fontsize=7, frameon=False, ncol=len(handles))

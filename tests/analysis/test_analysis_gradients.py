@@ -26,6 +26,7 @@ def test_flow_status_thresholds() -> None:
     assert flow_status(math.inf) == "exploding"
 
 
+@pytest.mark.slow
 def test_presets_at_init() -> None:
     data = load_task("mnist1d")
     plain = gradient_flow(get_preset("mlp-deep-plain"), data, batch_size=256)[0]

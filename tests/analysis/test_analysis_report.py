@@ -15,6 +15,8 @@ from typer.testing import CliRunner
 
 from skipsearch.cli import app
 
+pytestmark = pytest.mark.slow  # the fixture trains a tiny study
+
 TINY = tiny_study("report-tiny", early_stopping={"enabled": False})
 
 

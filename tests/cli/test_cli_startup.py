@@ -5,6 +5,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = pytest.mark.slow  # each test imports the CLI in a new interpreter
+
 
 def test_importing_the_cli_does_not_load_torch() -> None:
     code = "import sys, skipsearch.cli; print(sorted(m for m in ('torch', 'torch_geometric') if m in sys.modules))"

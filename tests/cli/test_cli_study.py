@@ -12,6 +12,8 @@ import optuna
 import pytest
 import yaml
 
+pytestmark = pytest.mark.slow  # every test runs the real command in a new process; the fixture trains a study
+
 TINY = {
     "name": "cli-tiny",
     "task": "mnist1d",

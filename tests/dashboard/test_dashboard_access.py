@@ -175,6 +175,7 @@ def test_writes_from_another_site_are_refused_even_when_allowed() -> None:
     assert request(app, "GET", "/api/studies", headers={"Origin": "https://evil.example"})[0] == 200
 
 
+@pytest.mark.slow
 def test_the_cli_refuses_a_wide_bind_without_a_secret(
     finished_study: FinishedStudy, monkeypatch: pytest.MonkeyPatch, cli: Any
 ) -> None:
@@ -214,6 +215,7 @@ def _study_id(app: WSGIApp, name: str) -> int:
     return int(study["study_id"])
 
 
+@pytest.mark.slow
 def test_the_real_dashboard_is_read_only_by_default(storage: str, finished_study: FinishedStudy) -> None:
     app = _dashboard(storage, writes=False)
     study_id = _study_id(app, finished_study.name)
@@ -230,6 +232,7 @@ def test_the_real_dashboard_is_read_only_by_default(storage: str, finished_study
     assert request(app, "GET", f"/api/studies/{study_id}")[0] == 200
 
 
+@pytest.mark.slow
 def test_with_writes_allowed_rows_follow_a_renamed_then_deleted_study(
     storage: str, finished_study: FinishedStudy
 ) -> None:

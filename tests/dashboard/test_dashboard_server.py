@@ -36,12 +36,14 @@ def _study(dashboard: Dashboard) -> dict[str, Any]:
     return summary
 
 
+@pytest.mark.slow
 def test_binds_loopback_and_names_the_artifact_folder(dashboard: Dashboard) -> None:
     text = "".join(dashboard.stderr)
     assert dashboard.base.startswith("http://127.0.0.1:")
     assert "topology pictures from" in text and "skipsearch-artifacts" in text
 
 
+@pytest.mark.slow
 def test_api_serves_trials_with_topology_and_custom_plots(dashboard: Dashboard) -> None:
     summary = _study(dashboard)
     assert summary["directions"] == ["maximize", "minimize"]
@@ -66,6 +68,7 @@ def test_api_serves_trials_with_topology_and_custom_plots(dashboard: Dashboard) 
     assert sum(len(trace["x"]) for trace in pareto["data"]) == 3
 
 
+@pytest.mark.slow
 def test_every_trial_has_a_downloadable_topology_picture(dashboard: Dashboard) -> None:
     summary = _study(dashboard)
     detail = _json(f"{dashboard.base}/api/studies/{summary['study_id']}")
@@ -81,6 +84,7 @@ def test_every_trial_has_a_downloadable_topology_picture(dashboard: Dashboard) -
         assert "<svg" in svg and attrs["hash"] in svg  # the title names the topology's hash
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is missing (Debian: apt-get install chromium; .ci/run does)"
 )

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from skipsearch.topology import SkipEdge, Topology, families, get_preset
-from skipsearch.viz import EDGE_COLORS, draw_topology
+from skipsearch.topology import EDGE_KINDS, SkipEdge, Topology, families, get_preset
+from skipsearch.viz import draw_topology, edge_color
 
 
 def _mlp_with_every_kind() -> Topology:
     topo = families.mlp(input_features=40, hidden=[32] * 7, classes=10, residual=False, name="mlp7")
     ids = [n.id for n in topo.nodes]
-    kinds = ["add", "concat", "scalar", "gated", "switch"]
+    kinds = [k for k, spec in EDGE_KINDS.items() if spec.active]
     # From h1 on every width is 32, so identity alignment fits every additive edge.
     return topo.with_skips([SkipEdge(ids[i + 1], ids[i + 3], kind) for i, kind in enumerate(kinds)])
 
@@ -29,9 +29,9 @@ def test_svg_names_every_node_and_colours_edges_by_kind(tmp_path: Path) -> None:
     for node in topo.nodes:
         assert node.id in texts and node.op in texts
     assert topo.hash in texts
-    for kind in ("add", "concat", "scalar", "gated", "switch"):
+    for kind in (k for k, spec in EDGE_KINDS.items() if spec.active):
         assert f"{kind} (1)" in texts  # the legend counts the edges of each kind
-        assert EDGE_COLORS[kind] in svg
+        assert edge_color(kind) in svg
 
 
 def test_equal_topologies_give_equal_files(tmp_path: Path) -> None:

@@ -163,6 +163,7 @@ def test_a_consistently_rewritten_model_file_shows_in_reproduction(bundle: Path)
         ({"seed": "1"}, ["seed: Input should be a valid integer"]),
         ({"seed": 10**30}, ["seed"]),
         ({"metrics": {"accuracy": "high"}}, ["metrics.accuracy"]),
+        ({"metrics": {"accuracy": []}}, ["metrics", "'accuracy' must be a number or null"]),  # found by the fuzz suite
         ({"hash": ["x"]}, ["hash: Input should be a valid string"]),
         ({"train_config": {"epochs": "many"}}, ["train_config.epochs"]),
     ],

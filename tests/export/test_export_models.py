@@ -88,6 +88,7 @@ def test_torchscript_and_onnx_match_the_model(exported: dict[str, dict], name: s
     assert torch.allclose(torch.from_numpy(got), expected, atol=ATOL, rtol=0)
 
 
+@pytest.mark.slow
 def test_pytorch_files_run_in_a_fresh_interpreter_with_only_torch(exported: dict[str, dict], tmp_path: Path) -> None:
     cases = []
     for case in exported.values():

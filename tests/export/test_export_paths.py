@@ -72,6 +72,7 @@ def test_a_topology_named_like_a_path_is_written_inside(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
+@pytest.mark.slow
 def test_cli_refuses_a_climbing_output_with_one_line(tmp_path: Path) -> None:
     work = tmp_path / "a" / "b"
     work.mkdir(parents=True)

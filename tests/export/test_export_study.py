@@ -46,6 +46,7 @@ def test_knee_of_three_objectives_is_closest_to_the_ideal_plane() -> None:
     assert knee_index(front, ["min", "min", "min"]) == 3
 
 
+@pytest.mark.slow
 def test_selectors_find_the_trial(study_url: str, rows) -> None:
     name = TINY_STUDY["name"]
     front = pareto(connect(study_url), [name]).front
@@ -62,6 +63,7 @@ def test_selectors_find_the_trial(study_url: str, rows) -> None:
     assert select_trial(study_url, name, hash=row["hash"][:6]).topology.hash == row["hash"]
 
 
+@pytest.mark.slow
 def test_weights_retrain_to_the_trials_metrics(study_url: str, tmp_path: Path) -> None:
     chosen = select_trial(study_url, TINY_STUDY["name"], rank=1)
     result = export_topology(chosen.topology, "weights", tmp_path, name=chosen.stem, recipe=chosen.recipe)
@@ -78,6 +80,7 @@ def _built_keys(topology) -> set[str]:
     return set(build_model(topology).state_dict())
 
 
+@pytest.mark.slow
 def test_bundle_then_reproduce(study_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Invoke) -> None:
     monkeypatch.chdir(tmp_path)
     name = TINY_STUDY["name"]
@@ -134,6 +137,7 @@ def test_bundle_then_reproduce(study_url: str, tmp_path: Path, monkeypatch: pyte
         ([], ["exactly one"]),
     ],
 )
+@pytest.mark.slow
 def test_bad_selectors_exit_2_with_one_line(
     study_url: str,
     tmp_path: Path,
@@ -149,6 +153,7 @@ def test_bad_selectors_exit_2_with_one_line(
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow
 def test_unknown_study_and_missing_database_exit_2(
     study_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Invoke
 ) -> None:
@@ -161,6 +166,7 @@ def test_unknown_study_and_missing_database_exit_2(
     assert files_under(tmp_path) == set()
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 def test_select_and_retrain_on_postgres(postgres_url: str, tmp_path: Path) -> None:
     create_study(parse_study_config({**TINY_STUDY, "trials": 2}, "tiny.yaml"), postgres_url)

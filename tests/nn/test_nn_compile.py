@@ -151,6 +151,7 @@ def test_torchscript_script_and_trace_match(case: str) -> None:
         torch.testing.assert_close(traced(other), model(other))
 
 
+@pytest.mark.slow
 def test_built_models_train_like_any_module() -> None:
     """A gradient step through every edge kind changes the skip parameters too."""
     torch.manual_seed(0)

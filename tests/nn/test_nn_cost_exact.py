@@ -42,8 +42,34 @@ def test_projection_shortcut_costs_one_linear_map() -> None:
     assert extra.macs - _cost(plain).macs == 32 * 16
 
 
-def test_resnet20_has_the_papers_parameter_count() -> None:
-    assert _cost(get_preset("resnet20")).params == 269_722
+def test_conv_macs_are_weights_times_output_positions() -> None:
+    topology = Topology.create(
+        [
+            {"id": "x", "op": "input", "shape": [3, 32, 32]},
+            {"id": "c1", "op": "conv", "channels": 16},
+            {"id": "c2", "op": "conv", "channels": 16, "stride": 2},
+            {"id": "head", "op": "head", "classes": 10},
+        ]
+    )
+    cost = _cost(topology)
+    # 3x3 kernels at 32x32 then (stride 2) 16x16 output positions; the head pools to 16 features.
+    assert cost.macs == 3 * 16 * 9 * 32 * 32 + 16 * 16 * 9 * 16 * 16 + 16 * 10
+    # Bias-free convolutions, BatchNorm scale and shift, the head's weights and biases.
+    assert cost.params == 3 * 16 * 9 + 16 * 16 * 9 + 2 * (2 * 16) + 16 * 10 + 10
+
+
+def test_gated_and_scalar_edges_cost_their_gate() -> None:
+    plain = families.mlp(40, [32, 32, 32], 10, residual=False)
+    gated = plain.with_skips([{"src": "h1", "dst": "h3", "kind": "gated"}])
+    scalar = plain.with_skips([{"src": "h1", "dst": "h3", "kind": "scalar"}])
+    assert (_cost(gated).params - _cost(plain).params, _cost(gated).macs - _cost(plain).macs) == (32 * 32 + 32, 32 * 32)
+    assert (_cost(scalar).params - _cost(plain).params, _cost(scalar).macs - _cost(plain).macs) == (1, 0)
+
+
+def test_resnet20_has_the_papers_parameter_count_and_its_macs() -> None:
+    cost = _cost(get_preset("resnet20"))
+    assert cost.params == 269_722
+    assert cost.macs == 40_551_040  # convolutions and the classifier; He et al. quote about 41M FLOPs
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))

@@ -28,9 +28,9 @@ from skipsearch.nn import (
     switch_penalty,
     switch_states,
 )
-from skipsearch.topology import Topology
+from skipsearch.topology import EDGE_KINDS, Topology
 
-ADDITIVE = ("add", "scalar", "gated", "switch")
+ADDITIVE = tuple(k for k, spec in EDGE_KINDS.items() if spec.additive)
 
 # Layouts of a stage change by stride 2 with more channels: input shape, destination node.
 CHANGES: dict[str, tuple[tuple[int, ...], dict[str, Any]]] = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from torch_geometric.data import Batch
 
@@ -56,6 +57,7 @@ def test_ranking_loss_prefers_the_right_order() -> None:
     assert pred.grad[2] < 0 < pred.grad[0]  # pushes the best up, the worst down
 
 
+@pytest.mark.slow
 def test_fit_learns_a_ranking_and_round_trips(tmp_path) -> None:
     topologies = _topologies()
     y = np.array([len([e for e in t.skips if e.kind == "add"]) + 0.5 * (len(t.skips) > 2) for t in topologies])

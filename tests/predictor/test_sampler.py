@@ -86,6 +86,7 @@ def test_study_file_builds_the_sampler() -> None:
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_two_workers_on_postgres_train_no_topology_twice(postgres_url: str) -> None:
+    from skipsearch.cli._study import worker_command
     from skipsearch.search import create_study, load_study, run_local_workers
 
     fit = {"members": 2, "hidden": 16, "layers": 2, "epochs": 30}
@@ -97,7 +98,7 @@ def test_two_workers_on_postgres_train_no_topology_twice(postgres_url: str) -> N
         execution={"heartbeat_interval": 2, "grace_period": 10},
     )
     study = create_study(parse_study_config(data, "pred2.yaml"), postgres_url, "pred2")
-    assert run_local_workers(postgres_url, study.study_name, 2) == 0
+    assert run_local_workers(postgres_url, study.study_name, 2, worker_command(study.study_name)) == 0
     study, _ = load_study(postgres_url, "pred2")
     trials = study.get_trials(deepcopy=False)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]

@@ -26,7 +26,8 @@ from reliability_helpers import SHORT, skipsearch_command
 from skipsearch.search import create_study, parse_study_config, run_worker
 from skipsearch.topology import families
 
-pytestmark = [pytest.mark.reliability]
+# The fixture trains a tiny study; one test spawns real processes.
+pytestmark = [pytest.mark.reliability, pytest.mark.slow]
 
 BASE_STUDY = "base-study-0"
 FUZZ = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)

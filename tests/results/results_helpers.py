@@ -56,6 +56,9 @@ def random_record(
         "grad_ratio_init": 10 ** rng.uniform(-5, 1),
         "grad_ratio": 10 ** rng.uniform(-5, 1),
     }
+    # Probes from their own generator: the draws above stay what they were before probes existed.
+    probes = random.Random(f"{study}-{number}")
+    metrics.update({"synflow": probes.uniform(0, 30), "naswot": probes.uniform(100, 900), "snip": probes.random()})
     if state == "FAIL":
         metrics = {"params": metrics["params"], "macs": metrics["macs"]}
     return EvaluationRecord(

@@ -11,6 +11,8 @@ import pytest
 from skipsearch.results import EvaluationRecord, connect, evaluations, head_revision, record_evaluation, schema_revision
 from skipsearch.topology import families
 
+pytestmark = pytest.mark.slow  # eight processes at once
+
 PROCESSES = 8
 
 

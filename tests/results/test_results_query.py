@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from results_helpers import random_record, random_topology
 
-from skipsearch.errors import UserError
+from skipsearch.errors import FieldError, UserError
 from skipsearch.results import Condition, connect, evaluations, parse_where, record_evaluations
 from skipsearch.topology import Topology, get_preset
 
@@ -140,5 +140,5 @@ def test_study_sort_and_limit(filled) -> None:
     assert list(ascending["macs"]) == sorted(ascending["macs"], reverse=True)
     assert list(evaluations(engine)["trial_number"][:3]) == [0, 1, 2]  # default order: study, trial
     for bad in ("bogus", "accuracy:sideways"):
-        with pytest.raises(UserError, match="--sort"):
+        with pytest.raises(FieldError, match=f"^sort '{bad}': "):
             evaluations(engine, sort=bad)

@@ -10,6 +10,7 @@ import pytest
 from optuna.trial import TrialState
 from study_helpers import run_study, tiny_study
 
+from skipsearch.cli._study import worker_command
 from skipsearch.nn import build_model
 from skipsearch.results import connect, evaluations
 from skipsearch.search import parse_study_config, run_local_workers, topology_of
@@ -79,7 +80,7 @@ def test_batched_workers_in_parallel(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'study.db'}"
     data = tiny_study("parallel", trials=8, execution={"batch_trials": 2, "threads_per_worker": 1})
     study = create_study(parse_study_config(data, "parallel.yaml"), url)
-    assert run_local_workers(url, study.study_name, 2) == 0
+    assert run_local_workers(url, study.study_name, 2, worker_command(study.study_name)) == 0
     trials = study.get_trials(deepcopy=False)
     states = [t.state for t in trials]
     assert states.count(TrialState.COMPLETE) == 8 and TrialState.RUNNING not in states

@@ -8,6 +8,7 @@ import yaml
 from optuna.trial import TrialState
 from study_helpers import run_study, tiny_study
 
+from skipsearch.cli._study import worker_command
 from skipsearch.search import create_study, load_study, parse_study_config, run_local_workers
 from skipsearch.topology import Topology
 
@@ -20,6 +21,7 @@ TINY = tiny_study(
 )
 
 
+@pytest.mark.slow
 def test_trials_store_topology_and_metrics(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 's.db'}"
     study = run_study(url, TINY)
@@ -37,6 +39,7 @@ def test_trials_store_topology_and_metrics(tmp_path: Path) -> None:
     assert study.metric_names == ["accuracy", "macs"]
 
 
+@pytest.mark.slow
 def test_same_file_and_seed_give_identical_metrics(tmp_path: Path) -> None:
     first = run_study(f"sqlite:///{tmp_path / 'a.db'}", {**TINY, "trials": 3})
     second = run_study(f"sqlite:///{tmp_path / 'b.db'}", {**TINY, "trials": 3})
@@ -47,6 +50,7 @@ def test_same_file_and_seed_give_identical_metrics(tmp_path: Path) -> None:
     assert metrics(first) == metrics(second)
 
 
+@pytest.mark.slow
 def test_duplicate_topologies_reuse_metrics(tmp_path: Path) -> None:
     config = {**TINY, "space": {"edges": [{"src": "h1", "dst": "h3"}], "choices": ["off", "add"]}, "trials": 5}
     study = run_study(f"sqlite:///{tmp_path / 'd.db'}", config)
@@ -57,6 +61,7 @@ def test_duplicate_topologies_reuse_metrics(tmp_path: Path) -> None:
         assert trial.values == source.values and trial.user_attrs["hash"] == source.user_attrs["hash"]
 
 
+@pytest.mark.slow
 def test_resume_and_conflicting_settings(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'r.db'}"
     run_study(url, {**TINY, "trials": 2})
@@ -68,6 +73,7 @@ def test_resume_and_conflicting_settings(tmp_path: Path) -> None:
         create_study(parse_study_config({**TINY, "seed": 4}, "tiny.yaml"), url)
 
 
+@pytest.mark.slow
 def test_diverging_trials_fail_with_reason_and_the_study_goes_on(tmp_path: Path) -> None:
     config = {**TINY, "training": {"epochs": 1, "lr": 1e12, "optimizer": "sgd"}, "trials": 3}
     study = run_study(f"sqlite:///{tmp_path / 'n.db'}", config)
@@ -80,7 +86,7 @@ def test_diverging_trials_fail_with_reason_and_the_study_goes_on(tmp_path: Path)
 def _two_workers(url: str) -> None:
     config = parse_study_config({**TINY, "trials": 12, "training": {"epochs": 1}}, "tiny.yaml")
     study = create_study(config, url, "two-workers")
-    assert run_local_workers(url, study.study_name, 2) == 0
+    assert run_local_workers(url, study.study_name, 2, worker_command(study.study_name)) == 0
     study, _ = load_study(url, "two-workers")
     trials = study.get_trials(deepcopy=False)
     numbers = [t.number for t in trials]
@@ -109,6 +115,7 @@ def test_study_yaml_roundtrip(tmp_path: Path) -> None:
     assert load_study_config(path).model_dump() == parse_study_config(TINY, "x").model_dump()
 
 
+@pytest.mark.slow
 def test_gradient_flow_is_recorded_when_the_study_asks(tmp_path: Path) -> None:
     from skipsearch.results import connect, evaluations
 

@@ -11,6 +11,8 @@ from skipsearch.nn import build_model
 from skipsearch.tasks import TrainConfig, load_task, seed_everything, train_model
 from skipsearch.topology import families
 
+pytestmark = pytest.mark.slow  # each test trains a tiny MLP for 16 steps
+
 
 def _rates(monkeypatch: pytest.MonkeyPatch, config: TrainConfig) -> list[float]:
     """The learning rate of every optimizer step of a short run."""
@@ -40,6 +42,13 @@ def test_cosine_anneals_per_batch_to_zero(monkeypatch: pytest.MonkeyPatch) -> No
     assert steps == 16
     expected = [0.01 * (1 + math.cos(math.pi * i / steps)) / 2 for i in range(steps)]
     assert rates == pytest.approx(expected, rel=1e-9, abs=1e-12)
+
+
+def test_the_default_schedule_is_cosine(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert TrainConfig().schedule == "cosine"
+    default = TrainConfig(epochs=BASE.epochs, batch_size=BASE.batch_size, lr=BASE.lr, threads=1)
+    rates = _rates(monkeypatch, default)
+    assert rates == pytest.approx([0.01 * (1 + math.cos(math.pi * i / 16)) / 2 for i in range(16)], rel=1e-9)
 
 
 def test_step_divides_by_ten_at_half_and_three_quarters(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -33,6 +33,7 @@ def run(model_factory, config: TrainConfig = FAST, seed: int = 0, **kwargs):
     return model, train_model(model, load_task("mnist1d"), config, seed=seed, **kwargs)
 
 
+@pytest.mark.slow
 def test_same_seed_same_result_and_weights() -> None:
     model_a, a = run(tiny_cnn)  # also checks (40,) inputs are viewed as the CNN's (1, 40)
     model_b, b = run(tiny_cnn)
@@ -52,11 +53,13 @@ def test_same_seed_same_result_and_weights() -> None:
     assert a.train_seconds > 0 and math.isfinite(a.train_loss)
 
 
+@pytest.mark.slow
 def test_training_learns() -> None:
     _, result = run(tiny_mlp, FAST.updated(epochs=3, batch_size=64))
     assert result.curve[-1] > 0.2  # chance is 0.1
 
 
+@pytest.mark.slow
 def test_huge_learning_rate_diverges_with_a_reason() -> None:
     _, result = run(tiny_mlp, FAST.updated(optimizer="sgd", lr=1e10))
     assert result.status == "diverged"
@@ -74,6 +77,7 @@ class _Infinite(nn.Module):
         return self.linear(x) * float("inf")
 
 
+@pytest.mark.slow
 def test_infinite_output_diverges_at_the_first_batch() -> None:
     _, result = run(_Infinite)
     assert result.status == "diverged"
@@ -81,6 +85,7 @@ def test_infinite_output_diverges_at_the_first_batch() -> None:
     assert result.epochs_run == 0 and result.curve == []
 
 
+@pytest.mark.slow
 def test_should_stop_is_asked_after_each_epoch_and_honoured() -> None:
     calls: list[tuple[int, float]] = []
 
@@ -95,11 +100,13 @@ def test_should_stop_is_asked_after_each_epoch_and_honoured() -> None:
     assert result.test_metric is not None
 
 
+@pytest.mark.slow
 def test_no_test_metric_unless_asked() -> None:
     _, result = run(tiny_mlp, FAST.updated(epochs=1), evaluate_test=False)
     assert result.status == "ok" and result.test_metric is None
 
 
+@pytest.mark.slow
 def test_switch_penalty_reaches_the_switch_logits() -> None:
     config = FAST.updated(epochs=1, optimizer="sgd", lr=0.01, momentum=0.0, schedule="none")
     model_free, _ = run(lambda: tiny_mlp("switch"), config.updated(switch_penalty=0.0))
@@ -110,11 +117,13 @@ def test_switch_penalty_reaches_the_switch_logits() -> None:
     assert all(penalised[k] < free[k] - 0.05 for k in free)
 
 
+@pytest.mark.slow
 def test_step_schedule_and_gradient_clipping_run() -> None:
     _, result = run(tiny_mlp, FAST.updated(epochs=2, schedule="step", grad_clip=1.0, optimizer="adamw"))
     assert result.status == "ok"
 
 
+@pytest.mark.slow
 def test_threads_apply_to_the_call_only() -> None:
     before = torch.get_num_threads()
     seen: list[int] = []
@@ -122,6 +131,7 @@ def test_threads_apply_to_the_call_only() -> None:
     assert seen == [1] and torch.get_num_threads() == before
 
 
+@pytest.mark.slow
 def test_segmentation_task_trains() -> None:
     topo = Topology.create(
         [
@@ -143,6 +153,7 @@ def test_incompatible_input_shape_is_a_user_error() -> None:
         train_model(model, load_task("mnist1d"), FAST, seed=0)
 
 
+@pytest.mark.slow
 def test_train_topology_is_the_trial_recipe() -> None:
     topology = families.resnet((1, 40), [(4, 1, 1), (8, 1, 2)], 10, shortcut="project")
     trained = train_topology(topology, load_task("mnist1d"), FAST, seed=0)

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from topology_strategies import topologies
 
-from skipsearch.topology import OPS, SkipEdge, Topology, get_preset, graph_metrics, path_length_distribution
+from skipsearch.topology import EDGE_KINDS, OPS, SkipEdge, Topology, get_preset, graph_metrics, path_length_distribution
 
 
 @pytest.mark.parametrize("depth", [20, 32, 44, 56, 110])
@@ -77,7 +77,7 @@ def test_edge_kinds_count_as_expected() -> None:
         {"id": "c", "op": "linear", "features": 4},
     ]
     base = Topology.create(nodes)
-    for kind in ("add", "gated", "scalar", "switch"):
+    for kind in [k for k, spec in EDGE_KINDS.items() if spec.additive]:
         topo = base.with_skips([SkipEdge("a", "c", kind)])
         assert path_length_distribution(topo) == Counter({3: 1, 1: 1}), kind  # bypasses b and c
     # a concat skips b but enters c

@@ -125,7 +125,7 @@ def test_hash_ignores_off_edges(topo: Topology) -> None:
 def _with_kind(topo: Topology, index: int, kind: str) -> Topology | None:
     """The topology with skip ``index`` turned into ``kind`` (same alignment), if that is valid."""
     edge = topo.skips[index]
-    align = edge.align if kind not in ("off", "concat") else "identity"
+    align = edge.align if EDGE_KINDS[kind].alignments else "identity"
     skips = list(topo.skips)
     skips[index] = SkipEdge(edge.src, edge.dst, kind, align, None)
     try:

@@ -10,6 +10,7 @@ error message must contain (the node or edge at fault), or ``None`` where nothin
 from __future__ import annotations
 
 import copy
+import keyword
 import math
 from collections.abc import Callable
 from typing import Any
@@ -22,7 +23,9 @@ from skipsearch.topology._ops import ACTIVATIONS
 Dict = dict[str, Any]
 Draw = Callable[[st.SearchStrategy[Any]], Any]
 
-ids = st.from_regex(r"[A-Za-z][A-Za-z0-9]{0,4}(_[a-z0-9]{1,3})?", fullmatch=True)
+ids = st.from_regex(r"[A-Za-z][A-Za-z0-9]{0,4}(_[a-z0-9]{1,3})?", fullmatch=True).filter(
+    lambda name: not keyword.iskeyword(name)  # a keyword is a bad id (bad_node_id may draw one)
+)
 names = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc", "Cn", "Co")), max_size=12)
 metas = st.dictionaries(
     st.text("abcdefgh", min_size=1, max_size=4),
@@ -30,6 +33,10 @@ metas = st.dictionaries(
     max_size=2,
 )
 inits = st.none() | st.floats(-4, 4, allow_nan=False).map(lambda v: round(v, 3))
+
+ADDITIVE_KINDS = [k for k, spec in EDGE_KINDS.items() if spec.additive]
+INIT_KINDS = [k for k, spec in EDGE_KINDS.items() if spec.default_init is not None]
+UNALIGNED_KINDS = [k for k, spec in EDGE_KINDS.items() if not spec.alignments]
 
 
 def _vector_node(draw: Draw) -> Dict:
@@ -111,12 +118,12 @@ def topologies(draw: Draw, max_blocks: int = 6, max_skips: int = 8) -> Topology:
     for _ in range(draw(st.integers(0, max_skips))):
         i = draw(st.integers(0, n - 2))
         j = draw(st.integers(i + 1, n - 1))
-        kind = draw(st.sampled_from(EDGE_KINDS))
+        kind = draw(st.sampled_from(list(EDGE_KINDS)))
         edge: Dict = {"src": nodes[i]["id"], "dst": nodes[j]["id"], "kind": kind}
-        if kind not in ("off", "concat"):
+        if EDGE_KINDS[kind].alignments:
             edge["align"] = draw(st.sampled_from(ALIGNMENTS))
             init = draw(inits)
-            if kind != "add" and init is not None:
+            if EDGE_KINDS[kind].default_init is not None and init is not None:
                 edge["init"] = init
         if _valid(nodes, [*skips, edge]):
             skips.append(edge)
@@ -197,7 +204,9 @@ def missing_param(draw: Draw, data: Dict, topo: Topology) -> str:
 
 def bad_node_id(draw: Draw, data: Dict, topo: Topology) -> str:
     k, node = _node_at(draw, data, first=0)
-    node["id"] = draw(st.sampled_from(["", "1a", "a b", "a__b", "a-b", 3, None, "a\n", "h1\n", "é", ["x"]]))
+    node["id"] = draw(
+        st.sampled_from(["", "1a", "a b", "a__b", "a-b", 3, None, "a\n", "h1\n", "é", ["x"], "as", "class", "a" * 101])
+    )
     return f"node #{k}"
 
 
@@ -241,10 +250,10 @@ def bad_edge_field(draw: Draw, data: Dict, topo: Topology) -> str:
         edge["kind"] = "add"
         edge["init"] = 0.5
     elif field == "bad init":
-        edge["kind"] = draw(st.sampled_from(["scalar", "gated", "switch"]))
+        edge["kind"] = draw(st.sampled_from(INIT_KINDS))
         edge["init"] = draw(st.sampled_from(["1", True, math.nan, math.inf, -math.inf, [1.0], 10**400]))
     else:
-        edge["kind"] = draw(st.sampled_from(["off", "concat"]))
+        edge["kind"] = draw(st.sampled_from(UNALIGNED_KINDS))
         edge["align"] = draw(st.sampled_from(["zero_pad", "project"]))
     return _edge_name(edge)
 
@@ -306,7 +315,7 @@ def impossible_alignment(draw: Draw, data: Dict, topo: Topology) -> str | None:
     if not options:
         return concat_from_predecessor(draw, data, topo)
     i, j, align = draw(st.sampled_from(options))
-    kind = draw(st.sampled_from(["add", "scalar", "gated", "switch"]))
+    kind = draw(st.sampled_from(ADDITIVE_KINDS))
     edge = {"src": topo.nodes[i].id, "dst": topo.nodes[j].id, "kind": kind, "align": align}
     data["skips"].append(edge)
     return _edge_name(edge)

@@ -36,6 +36,7 @@ def describe(name: str) -> dict[str, Any]:
     return json.loads(result.stdout)
 
 
+@pytest.mark.slow
 def test_describe_resnet20_as_a_real_command() -> None:
     """The installed entry point, in a fresh process (``python -m skipsearch`` runs the same main)."""
     proc = subprocess.run(

@@ -14,6 +14,8 @@ from skipsearch.errors import UserError
 from skipsearch.predictor import dataset_from_results
 from skipsearch.results import connect
 
+pytestmark = pytest.mark.slow  # the fixture trains a tiny study
+
 TINY = tiny_study("pred-cli", early_stopping={"enabled": False}, trials=6)
 
 
@@ -46,3 +48,33 @@ def test_train_then_eval(study_url: str, tmp_path: Path) -> None:
     assert json.loads(result.output)["held_out"]["n"] == 6
     missing = runner.invoke(app, ["predictor", "eval", *args, "--model", str(tmp_path / "none.pt")])
     assert isinstance(missing.exception, UserError)
+
+
+def test_probe_features(study_url: str, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'probes.db'}"
+    run_study(url, tiny_study("pred-probes", early_stopping={"enabled": False}, trials=6, analysis={"probes": True}))
+    runner = CliRunner()
+    model = tmp_path / "p.pt"
+    args = ["--study", "pred-probes", "--storage", url, "--json"]
+    train = ["predictor", "train", *args, "--out", str(model), "--epochs", "20", "--members", "2"]
+    result = runner.invoke(app, [*train, "--features", "probes"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["features"] == [
+        "graph",
+        "synflow",
+        "naswot",
+        "grad_norm",
+        "snip",
+        "jacob_cov",
+        "gradflow",
+    ]
+    result = runner.invoke(app, ["predictor", "eval", *args, "--model", str(model)])  # reads the saved features
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["held_out"]["n"] == 6
+    result = runner.invoke(app, [*train, "--features", "naswot,synflow"])
+    assert result.exit_code == 0, result.output
+    bad = runner.invoke(app, [*train, "--features", "depth"])
+    assert isinstance(bad.exception, UserError) and "--features 'depth'" in str(bad.exception)
+    plain = ["predictor", "train", "--study", "pred-cli", "--storage", study_url, "--out", str(model)]
+    lacking = runner.invoke(app, [*plain, "--features", "probes"])
+    assert isinstance(lacking.exception, UserError) and "analysis: {probes: true}" in str(lacking.exception)

@@ -8,9 +8,12 @@ import json
 import random
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
-from results_helpers import brute_ranks, random_record, random_topology
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "results"))
+from results_helpers import brute_ranks, random_record, random_topology  # a sibling test folder's helper
 
 from skipsearch.results import connect, evaluations, record_evaluations
 
@@ -157,6 +160,7 @@ def test_missing_database_file_is_not_created(tmp_path, cli) -> None:
     assert code == 2 and "no results database" in err and not path.exists()
 
 
+@pytest.mark.slow
 def test_installed_command(storage) -> None:
     """The console script end to end, once (a fresh process, as a user runs it)."""
     args = ["pareto", "--storage", storage, "--study", "a", "--where", "accuracy>0.5;", "--format", "json"]

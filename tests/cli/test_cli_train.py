@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from skipsearch.topology import families, save_topology
 
 
+@pytest.mark.slow
 def test_train_json_on_a_tiny_budget(tmp_path, cli) -> None:
     path = tmp_path / "tiny.json"
     save_topology(families.mlp(40, [16, 16], 10, name="tiny"), path)
@@ -20,6 +23,7 @@ def test_train_json_on_a_tiny_budget(tmp_path, cli) -> None:
     assert info["macs"] > 0 and info["train_seconds"] > 0 and info["config"]["epochs"] == 1
 
 
+@pytest.mark.slow
 def test_train_prints_a_summary(cli) -> None:
     code, out, err = cli(["train", "mlp-deep", "--task", "mnist1d", "--epochs", "1", "--lr", "0.01"])
     assert code == 0, err

@@ -1,0 +1,47 @@
+"""Studies' validated configurations, kept next to their results (table ``study_configs``).
+
+The search writes a study's configuration (its JSON form) when it creates or updates the study;
+readers below the search (export, analysis) take objectives from it (:func:`config_objectives`) and
+the training recipe (:meth:`skipsearch.tasks.Recipe.from_study_config`).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from skipsearch.db import sqlite_writer
+from skipsearch.results._labels import TASK_METRICS
+from skipsearch.results._models import StudyConfigRow
+
+
+def save_study_config(engine: Engine, study: str, config: dict[str, Any]) -> None:
+    """Stores (or replaces) the configuration of ``study``."""
+    row = {"study": study, "config": json.dumps(config, sort_keys=True), "updated_at": _now()}
+    with sqlite_writer(engine).begin() as conn:
+        conn.execute(sa.delete(StudyConfigRow).where(StudyConfigRow.study == study))
+        conn.execute(sa.insert(StudyConfigRow), [row])
+
+
+def study_config(engine: Engine, study: str) -> dict[str, Any] | None:
+    """The stored configuration of ``study`` (JSON form); ``None`` for results without one."""
+    with engine.connect() as conn:
+        text = conn.execute(sa.select(StudyConfigRow.config).where(StudyConfigRow.study == study)).scalar()
+    return json.loads(text) if text is not None else None
+
+
+def config_objectives(config: dict[str, Any]) -> list[tuple[str, str]]:
+    """A configuration's objectives as ``(column, "max" | "min")``: the task's metric is stored in
+    the ``accuracy`` column whatever its name."""
+    return [
+        ("accuracy" if o["name"] in TASK_METRICS else o["name"], "max" if o["direction"] == "maximize" else "min")
+        for o in config["objectives"]
+    ]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
