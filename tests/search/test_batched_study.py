@@ -136,3 +136,12 @@ def test_batched_trials_get_probes_constraints_and_a_prescreened_sampler(tmp_pat
             assert "accuracy" not in attrs
         else:
             assert trial.state == TrialState.COMPLETE and trial.values[2] == attrs["naswot"]
+
+
+def test_auto_sizes_the_group_from_the_device(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    data = tiny_study("auto", trials=2, execution={"batch_trials": "auto"}, training={"epochs": 1, "device": "cpu"})
+    with caplog.at_level(logging.INFO, logger="skipsearch.worker"):
+        study = run_study(f"sqlite:///{tmp_path / 'study.db'}", data)
+    assert "execution.batch_trials auto: 8 trials per group" in caplog.text
+    assert "group of 2 trials" in caplog.text  # no more than the study still wants
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2
