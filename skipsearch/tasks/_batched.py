@@ -368,9 +368,9 @@ def train_batched(
     """Trains ``models`` (built by :func:`skipsearch.nn.build_model`) in place, fused where possible.
 
     Each model ends as :func:`train_model` would leave it with ``seeds[i]`` and ``should_stop[i]``,
-    and gets the same :class:`TrainResult` (up to floating-point summation order: exact in float64
-    to about 1e-13; the tests allow 1e-9). Models are grouped by :func:`fusion_key`; a member that cannot
-    be fused trains alone (logged with the reason). ``max_group`` caps a group's size; a group that
+    and gets the same :class:`TrainResult` (up to floating-point summation order: in float64 to
+    about 1e-13; the tests allow 1e-9). Models are grouped by :func:`fusion_key`; a member that
+    cannot be fused trains alone (logged with the reason). ``max_group`` caps a group's size; a group that
     runs out of memory is split in two and retrained, with a log line. ``train_seconds`` of a fused
     member is its share of the group's wall time (the time until it left, over the group's size).
     """
