@@ -101,6 +101,87 @@ def run_one(name: str, k: int, trials: int, args: argparse.Namespace, device: st
     }
 
 
+def training_only(name: str, k: int, args: argparse.Namespace, device: str) -> dict[str, Any]:
+    """Training alone, without a study: K models one after the other, then fused, 1 epoch each;
+    once for K different topologies of the space (a group's union edges cost compute) and once for
+    one topology with K seeds (a seed sweep: nothing wasted)."""
+    from skipsearch.nn import build_model
+    from skipsearch.search import SearchSpace
+    from skipsearch.tasks import load_task, seed_everything, train_batched, train_model
+
+    config = parse_study_config(study_mapping(name, k, 1, args, device), f"{name}.yaml")
+    train = config.train_config.updated(epochs=1)
+    data = load_task(config.task.name, seed=config.seed)
+    space = SearchSpace(config.backbone.build(), config.space)
+    topologies = space.random_topologies(k, seed=1)
+    out: dict[str, Any] = {"study": name, "device": device, "k": k}
+    for case, members in (("topologies", topologies), ("seed_sweep", [topologies[0]] * k)):
+        seeds = list(range(k)) if case == "seed_sweep" else [0] * k
+        models = []
+        for topology, seed in zip(members, seeds, strict=True):
+            seed_everything(seed)
+            models.append(build_model(topology))
+        alone_n = min(k, 8)  # one after the other: timed on up to 8 and scaled
+        start = time.perf_counter()
+        for model, seed in zip(models[:alone_n], seeds, strict=False):
+            train_model(model, data, train, seed=seed, evaluate_test=False)
+        alone = (time.perf_counter() - start) / alone_n
+        start = time.perf_counter()
+        train_batched(models, data, train, seeds=seeds, evaluate_test=False)
+        fused = (time.perf_counter() - start) / k
+        out[case] = {
+            "alone_s_per_model": round(alone, 4),
+            "fused_s_per_model": round(fused, 4),
+            "speedup": round(alone / fused, 2),
+        }
+    return out
+
+
+def hypervolume_race(k: int, trials: int, args: argparse.Namespace, folder: Path) -> dict[str, Any]:
+    """mnist1d-deep-skips with its own (predictor) sampler and early stopping, one-at-a-time against
+    K at a time: the seconds each needs to reach the one-at-a-time run's final hypervolume."""
+    import numpy as np
+    from optuna.trial import TrialState
+
+    from skipsearch.results import hypervolume_history
+    from skipsearch.search import stored_reference_point
+
+    curves = {}
+    for batch in (1, k):
+        data = yaml.safe_load((ROOT / "studies" / "mnist1d-deep-skips.yaml").read_text())
+        data.update(name=f"race-k{batch}", trials=trials)
+        data["training"] = {**data.get("training", {}), "threads": args.threads}
+        if args.epochs is not None:
+            data["training"]["epochs"] = args.epochs
+        data["execution"] = {"batch_trials": batch, "threads_per_worker": args.threads}
+        url = f"sqlite:///{folder / (data['name'] + '.db')}"
+        create_study(parse_study_config(data, "mnist1d-deep-skips.yaml"), url)
+        study = run_worker(url, data["name"])
+        ref = stored_reference_point(study)
+        assert ref is not None
+        done = sorted(
+            (t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE),
+            key=lambda t: t.datetime_complete,
+        )
+        start = min(t.datetime_start for t in study.get_trials(deepcopy=False) if t.datetime_start)
+        values = np.array([t.values for t in done], dtype=float).reshape(-1, 2)
+        history = hypervolume_history(values, ["max", "min"], [ref["accuracy"], ref["macs"]])
+        times = [(t.datetime_complete - start).total_seconds() for t in done]
+        curves[batch] = list(zip(times, history.tolist(), strict=True))
+    target = curves[1][-1][1]
+    reach = {b: next((t for t, hv in c if hv >= target - 1e-12), None) for b, c in curves.items()}
+    ratio = None if reach[k] is None or not reach[k] else round(reach[1] / reach[k], 2)
+    final = {b: {"seconds": round(c[-1][0], 1), "hypervolume": c[-1][1]} for b, c in curves.items()}
+    return {
+        "k": k,
+        "trials": trials,
+        "target_hypervolume": target,
+        "seconds_to_target": reach,
+        "speedup": ratio,
+        "final": final,
+    }
+
+
 def compare(base: dict[str, Any], run: dict[str, Any]) -> dict[str, float | None]:
     """Largest differences of accuracy and loss from the K = 1 run, over the trial numbers both have."""
     acc, loss = [], []
@@ -116,29 +197,33 @@ def compare(base: dict[str, Any], run: dict[str, Any]) -> dict[str, float | None
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2 epochs, fewer trials, K = 1, 8, 64")
-    parser.add_argument("--ks", default=None, help="comma-separated K values (default 1,8,64,256; quick 1,8,64)")
+    parser.add_argument("--ks", default=None, help="comma-separated K values (default 1,8,64; CUDA adds 256)")
     parser.add_argument("--studies", default=",".join(STUDIES))
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--sampler", default="random", help="random (default), or 'study' for the study's own")
     parser.add_argument("--devices", default="cpu,cuda")
+    parser.add_argument("--hypervolume", action="store_true", help="also race K=1 and K=8 to a hypervolume")
+    parser.add_argument("--only-hypervolume", action="store_true", help="the hypervolume race alone")
     args = parser.parse_args()
     if args.quick and args.epochs is None:
         args.epochs = 2
-    ks = [int(k) for k in (args.ks or ("1,8,64" if args.quick else "1,8,64,256")).split(",")]
+    ks = [int(k) for k in (args.ks or "1,8,64").split(",")]
     logging.getLogger("optuna").setLevel(logging.WARNING)
     os.environ.setdefault("SKIPSEARCH_ARTIFACT_DIR", "off")
     info = machine()
     print(f"machine: {info}, torch threads per worker: {args.threads}")
     runs: list[dict[str, Any]] = []
+    if args.only_hypervolume:
+        args.hypervolume, args.devices = True, ""
     with tempfile.TemporaryDirectory(prefix="skipsearch-bench-") as tmp:
-        for device in args.devices.split(","):
+        for device in filter(None, args.devices.split(",")):
             if device == "cuda" and not torch.cuda.is_available():
                 print("cuda: skipped (no CUDA device on this machine)")
                 continue
             for name in args.studies.split(","):
                 base = None
-                for k in ks:
+                for k in ks + ([256] if device == "cuda" and args.ks is None else []):
                     trials = max(k, 8 if k == 1 else 16) if args.quick else max(2 * k, 32)
                     run = run_one(name, k, trials, args, device, Path(tmp))
                     if base is None:
@@ -153,12 +238,36 @@ def main() -> None:
                         f"other {run['other_s_per_trial']:.3f} s/trial  load {run['load_average_1min_before']}  "
                         f"max |d acc| {run['max_accuracy_diff']}"
                     )
+    training: list[dict[str, Any]] = []
+    for device in filter(None, args.devices.split(",")):
+        if device == "cuda" and not torch.cuda.is_available():
+            continue
+        for name in args.studies.split(","):
+            for k in [k for k in ks if k > 1]:
+                row = training_only(name, k, args, device)
+                training.append(row)
+                print(
+                    f"{device} {name:20s} K={k:<4d} training only, 1 epoch: "
+                    f"{row['topologies']['speedup']:.2f}x per model for K topologies, "
+                    f"{row['seed_sweep']['speedup']:.2f}x for a seed sweep  load {os.getloadavg()[0]:.2f}"
+                )
+    race = None
+    if args.hypervolume:
+        with tempfile.TemporaryDirectory(prefix="skipsearch-bench-") as tmp:
+            race = hypervolume_race(8, 24 if args.quick else 40, args, Path(tmp))
+        print(
+            f"cpu mnist1d-deep-skips time to the one-at-a-time run's final hypervolume: K=1 "
+            f"{race['seconds_to_target'][1]} s, K=8 {race['seconds_to_target'][8]} s (x{race['speedup']}); "
+            f"final: {race['final']}"
+        )
     info["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     for run in runs:
         run["metrics"] = len(run["metrics"])
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"machine": info, "args": vars(args), "runs": runs}, indent=2))
-    print(f"wrote {RESULTS.relative_to(ROOT)}")
+    out = RESULTS.with_name("batched_trials_hypervolume.json") if args.only_hypervolume else RESULTS
+    out.parent.mkdir(parents=True, exist_ok=True)
+    result = {"machine": info, "args": vars(args), "runs": runs, "training": training, "hypervolume_race": race}
+    out.write_text(json.dumps(result, indent=2))
+    print(f"wrote {out.relative_to(ROOT)}")
     if any(r["max_accuracy_diff"] is not None and r["max_accuracy_diff"] > 0.02 for r in runs):
         print("warning: a batched trial's accuracy differs from the K = 1 run's by more than 0.02")
 

@@ -26,9 +26,11 @@ import optuna
 from optuna.storages._heartbeat import BaseHeartbeat, is_heartbeat_enabled
 from optuna.trial import FrozenTrial, TrialState
 
+from skipsearch.errors import UserError
 from skipsearch.nn import build_model, model_cost
 from skipsearch.search._artifacts import TopologyArtifacts
-from skipsearch.search._objective import METRIC_ATTRS, Objective, TrialFailed
+from skipsearch.search._limits import check_trial_topology
+from skipsearch.search._objective import Objective, TrialFailed, metric_attrs
 from skipsearch.search._storage import is_connection_error
 from skipsearch.search._worker import WORKER_ATTR, Shutdown, TrackedObjective, worker_id
 from skipsearch.tasks import TrainResult, resolve_device, seed_everything, train_model
@@ -209,23 +211,27 @@ class BatchedRunner:
         started = time.perf_counter()
         members = [_Member(_BufferedTrial(study.ask())) for _ in range(k)]
         self.tracker.group = [m.trial.trial for m in members]
+        self.tracker.current = self.tracker.group[0]  # a trial is running: SIGTERM starts the grace timer
         buffered = [m.trial for m in members]
-        with _GroupHeartbeat(study, self.tracker.group):
-            for m in members:  # which worker runs them, visible at once
-                m.trial.set_user_attr(WORKER_ATTR, worker_id())
-            _write_attrs(study, buffered)
-            finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))  # read once per group
-            for m in members:
-                self._prepare(m, members, finished)
-            _write_attrs(study, buffered)
-            sampled = time.perf_counter()
-            self._train(members)
-            trained = time.perf_counter()
-            for m in members:
-                self._finish(m, members)
-            _write_attrs(study, buffered)
-            told = self._tell(study, members, callbacks)
-        self.tracker.group = []
+        try:
+            with _GroupHeartbeat(study, self.tracker.group):
+                for m in members:  # which worker runs them, visible at once
+                    m.trial.set_user_attr(WORKER_ATTR, worker_id())
+                _write_attrs(study, buffered)
+                finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))  # read once per group
+                for m in members:
+                    self._prepare(m, members, finished)
+                _write_attrs(study, buffered)
+                sampled = time.perf_counter()
+                self._train(members)
+                trained = time.perf_counter()
+                for m in members:
+                    self._finish(m, members)
+                _write_attrs(study, buffered)
+                told = self._tell(study, members, callbacks)
+        finally:  # on a lost database the group's trials go stale and are retried by the recovery
+            self.tracker.group = []
+            self.tracker.current = None
         _logger.info(
             "group of %d trials: sampling %.2f s, training %.2f s, storing %.2f s",
             k,
@@ -252,10 +258,11 @@ class BatchedRunner:
                 return
             if obj.config.execution.dedupe:
                 if (earlier := obj._find_evaluated(finished, topology.hash)) is not None:
-                    for key in (*METRIC_ATTRS, "curve"):
+                    for key in (*metric_attrs(), "curve"):
                         if key in earlier.user_attrs:
                             trial.set_user_attr(key, earlier.user_attrs[key])
                     trial.set_user_attr("reused_from", earlier.number)
+                    obj._constrain(trial, earlier.user_attrs)
                     m.values = obj._values(earlier.user_attrs)
                     return
                 same = next(
@@ -272,15 +279,28 @@ class BatchedRunner:
                 if same is not None:  # asked twice in one group: trained once
                     m.leader = same
                     trial.set_user_attr("reused_from", members[same].trial.number)
-                    for key, value in members[same].extra.items():
-                        trial.set_user_attr(key, value)
+                    leader = members[same].trial.user_attrs
+                    for key in metric_attrs():  # its costs and probes so far; the rest after training
+                        if key in leader:
+                            trial.set_user_attr(key, leader[key])
                     return
+            try:  # a topology the limits refuse fails its trial with the reason, before any allocation
+                check_trial_topology(obj.config, topology, obj.data)
+            except UserError as exc:
+                trial.set_user_attr("failure_reason", str(exc))
+                m.error = TrialFailed(str(exc))
+                return
             seed_everything(obj.config.seed)
             model = build_model(topology)
             costs = model_cost(model, topology.input_shape).to_dict()
             for key, value in costs.items():
                 trial.set_user_attr(key, value)
-            m.extra = costs
+            obj._probes(trial, model)
+            if obj._constrain(trial, trial.user_attrs, before_training=True):
+                reason = "breaks the constraints " + ", ".join(obj._broken(trial.user_attrs)) + " before training"
+                trial.set_user_attr("stop_reason", reason)
+                m.error = optuna.TrialPruned(reason)
+                return
             m.stopper = obj._stopper(trial, costs, finished)
             obj._gradient_flow(trial, model, "grad_ratio_init")
             m.model = model
@@ -337,8 +357,11 @@ class BatchedRunner:
         obj, trial = self.objective, cast(optuna.Trial, m.trial)
         source = members[m.leader] if m.leader is not None else m
         result: TrainResult | None = source.extra.get("result")
-        if result is None:
-            m.error = source.error or TrialFailed("its group's training gave no result")
+        if result is None:  # its training failed; a follower fails with the leader's reason
+            if m.error is None:
+                reason = source.trial.user_attrs.get("failure_reason") or "its group's training gave no result"
+                trial.set_user_attr("failure_reason", reason)
+                m.error = TrialFailed(reason)
             return
         try:
             obj._store_result(trial, result)
@@ -354,6 +377,7 @@ class BatchedRunner:
                 trial.set_user_attr("stop_reason", reason)
                 m.error = optuna.TrialPruned(reason)
             else:
+                obj._constrain(trial, trial.user_attrs)
                 m.values = obj._values(trial.user_attrs)
         except Exception as exc:
             if is_connection_error(exc):

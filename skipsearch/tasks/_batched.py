@@ -136,6 +136,10 @@ class UnionNet(nn.Module):
                 edges.append((len(self.edge_names), edge.src, name, module is not None))
                 self.edge_names.append(name)
             steps.append(_Step(node.id, tuple(sources), tuple(edges), node.params.get("post", "none")))
+        self.shared: set[int] = set()
+        """Union edges every member of the group has: a plain add."""
+        self.unused: set[int] = set()
+        """Union edges no member left in the group has: skipped."""
         self.input_id = first.nodes[0].id
         self.output_id = first.nodes[-1].id
         self.steps = steps
@@ -154,7 +158,12 @@ class UnionNet(nn.Module):
                 inp = torch.cat([outputs[s] for s in step.sources], 1)
             out = self.blocks[step.node](inp)
             for column, src, name, has_module in step.edges:
+                if column in self.unused:
+                    continue
                 term = self.skips[name](outputs[src]) if has_module else outputs[src]
+                if column in self.shared:
+                    out = out + term
+                    continue
                 # One op: ``out + 1 * term`` is ``out + term`` exactly and ``out + 0 * term`` is ``out`` (a
                 # term is finite while its member's loss is; a non-finite loss ends the member at once).
                 out = torch.addcmul(out, on[column], term)
@@ -169,6 +178,12 @@ class UnionNet(nn.Module):
         return torch.stack(values).sum() if values else torch.zeros((), device=on.device)
 
     # -- members --------------------------------------------------------------------------------
+    def track(self, on: Tensor) -> None:
+        """Sets :attr:`shared` and :attr:`unused` from the group's ``on`` switches (members x edges)."""
+        counts = on.sum(0).tolist() if on.numel() else [0.0] * len(self.edge_names)
+        self.shared = {j for j, c in enumerate(counts) if c == len(on)}
+        self.unused = {j for j, c in enumerate(counts) if c == 0}
+
     def member_on(self, topology: Topology) -> Tensor:
         mine = {_variant_name(e) for e in topology.active_skips if e.additive}
         return torch.tensor([float(name in mine) for name in self.edge_names])
@@ -353,9 +368,9 @@ def train_batched(
     """Trains ``models`` (built by :func:`skipsearch.nn.build_model`) in place, fused where possible.
 
     Each model ends as :func:`train_model` would leave it with ``seeds[i]`` and ``should_stop[i]``,
-    and gets the same :class:`TrainResult` (up to floating-point summation order: exact in float64
-    to about 1e-12, see the tests). Models are grouped by :func:`fusion_key`; a member that cannot
-    be fused trains alone (logged with the reason). ``max_group`` caps a group's size; a group that
+    and gets the same :class:`TrainResult` (up to floating-point summation order: in float64 to
+    about 1e-13; the tests allow 1e-9). Models are grouped by :func:`fusion_key`; a member that
+    cannot be fused trains alone (logged with the reason). ``max_group`` caps a group's size; a group that
     runs out of memory is split in two and retrained, with a log line. ``train_seconds`` of a fused
     member is its share of the group's wall time (the time until it left, over the group's size).
     """
@@ -383,8 +398,14 @@ def train_batched(
                 [stops[i] for i in members],
                 evaluate_test,
             )
-        except torch.OutOfMemoryError:
-            if len(members) == 1:
+        except FusionError as exc:  # raised before any training: the models are untouched
+            _logger.info("training %d models one at a time: %s", len(members), exc)
+            group = [
+                train_model(models[i], data, config, seed=seeds[i], should_stop=stops[i], evaluate_test=evaluate_test)
+                for i in members
+            ]
+        except (torch.OutOfMemoryError, RuntimeError) as exc:
+            if len(members) == 1 or not _out_of_memory(exc):
                 raise
             half = len(members) // 2
             _logger.warning(
@@ -401,6 +422,12 @@ def train_batched(
             results[i] = result
     assert all(r is not None for r in results)
     return [r for r in results if r is not None]
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """CUDA's out-of-memory error, or the CPU allocator's (a plain RuntimeError)."""
+    text = str(exc)
+    return isinstance(exc, torch.OutOfMemoryError) or "can't allocate memory" in text or "out of memory" in text
 
 
 def _train_group(
@@ -435,6 +462,7 @@ class _GroupRun:
         self.net = UnionNet(topologies).to(dtype)
         self.stacked = _Stacked(self.net, models, device)
         self.net.to("meta")  # its own tensors are never used: the stacks replace them in every call
+        self.net.track(self.stacked.on)
         self.alive = list(range(len(models)))  # original member index at each stack position
         self.generators = [torch.Generator().manual_seed(s) for s in seeds]
         self.shared_order = len(set(seeds)) == 1
@@ -600,6 +628,7 @@ class _GroupRun:
         index = torch.nonzero(keep.to("cpu")).flatten()
         self.alive = [self.alive[p] for p in index.tolist()]
         self.stacked.keep(index.to(self.device), self.optimizer)
+        self.net.track(self.stacked.on)
 
     @torch.no_grad()
     def _evaluate(self, positions: list[int], x: Tensor, y: Tensor) -> list[tuple[float, float]]:

@@ -96,3 +96,52 @@ def test_batch_trials_setting_is_checked() -> None:
     assert parse_study_config(
         tiny_study("ok", execution={"batch_trials": "auto"}), "ok.yaml"
     ).execution.batch_trials == ("auto")
+
+
+def test_a_group_whose_fused_training_fails_trains_one_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from skipsearch.search import _batched_worker
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("fused kernels unavailable (simulated)")
+
+    monkeypatch.setattr(_batched_worker, "train_batched", broken)
+    data = tiny_study("fallback", trials=3, execution={"batch_trials": 3, "dedupe": False})
+    with caplog.at_level(logging.WARNING, logger="skipsearch.worker"):
+        study = run_study(f"sqlite:///{tmp_path / 'study.db'}", data)
+    assert "fused training of 3 trials failed (RuntimeError: fused kernels unavailable" in caplog.text
+    assert [t.state for t in study.get_trials(deepcopy=False)] == [TrialState.COMPLETE] * 3
+
+
+def test_batched_trials_get_probes_constraints_and_a_prescreened_sampler(tmp_path: Path) -> None:
+    data = tiny_study(
+        "batched-probes",
+        seed=2,
+        trials=6,
+        objectives=["accuracy:max", "macs:min", "naswot:max"],
+        constraints=["macs<=2000"],
+        sampler={"name": "tpe", "prescreen": {"probe": "naswot", "candidates": 3}},
+        execution={"batch_trials": 3},
+    )
+    study = run_study(f"sqlite:///{tmp_path / 'study.db'}", data)
+    assert len(study.trials) == 6
+    for trial in study.trials:
+        attrs = trial.user_attrs
+        (violation,) = trial.constraints.values()
+        assert violation == pytest.approx(attrs["macs"] - 2000)
+        assert "naswot" in attrs
+        if attrs["macs"] > 2000:  # broken before training: not trained
+            assert trial.state == TrialState.PRUNED and "breaks the constraints macs<=2000" in attrs["stop_reason"]
+            assert "accuracy" not in attrs
+        else:
+            assert trial.state == TrialState.COMPLETE and trial.values[2] == attrs["naswot"]
+
+
+def test_auto_sizes_the_group_from_the_device(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    data = tiny_study("auto", trials=2, execution={"batch_trials": "auto"}, training={"epochs": 1, "device": "cpu"})
+    with caplog.at_level(logging.INFO, logger="skipsearch.worker"):
+        study = run_study(f"sqlite:///{tmp_path / 'study.db'}", data)
+    assert "execution.batch_trials auto: 8 trials per group" in caplog.text
+    assert "group of 2 trials" in caplog.text  # no more than the study still wants
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2

@@ -175,3 +175,21 @@ def test_out_of_memory_shrinks_the_group(monkeypatch: pytest.MonkeyPatch, caplog
     with caplog.at_level(logging.WARNING, logger="skipsearch.batched"):
         compare(mlp_members()[:4], double_data(256), CONFIG, seeds=[0, 1, 2, 3], tol=1e-9)
     assert "out of memory training 4 models together; going on as groups of 2 and 2" in caplog.text
+
+
+def test_auto_group_size_on_the_cpu_and_a_cpu_allocation_failure_counts_as_out_of_memory() -> None:
+    config = TrainConfig()
+    assert batched.auto_batch_size(families.mlp(40, [16], 10), config, torch.device("cpu")) == batched.AUTO_CPU_BATCH
+    assert batched._out_of_memory(RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate"))
+    assert not batched._out_of_memory(RuntimeError("mat1 and mat2 shapes cannot be multiplied"))
+
+
+def test_a_parameter_that_does_not_fit_the_group_trains_alone(caplog: pytest.LogCaptureFixture) -> None:
+    members = mlp_members(norm="none")[:2]
+    models = [built(t, 0) for t in members]
+    # A model whose weights were resized by hand no longer matches its topology's shapes.
+    models[1].get_submodule("blocks.h1").weight = torch.nn.Parameter(torch.zeros(16, 7, dtype=torch.float64))
+    # Alone, the broken model fails as train_model fails on it.
+    with caplog.at_level(logging.INFO, logger="skipsearch.batched"), pytest.raises(RuntimeError):
+        train_batched(models, double_data(256), CONFIG, seeds=[0, 0])
+    assert "training 2 models one at a time" in caplog.text and "does not fit the group's" in caplog.text
