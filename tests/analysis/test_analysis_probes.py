@@ -43,6 +43,7 @@ def test_correlations_of_known_orderings() -> None:
     assert row.spearman_low < row.spearman < row.spearman_high and row.kendall_low < row.kendall < row.kendall_high
 
 
+@pytest.mark.slow
 def test_analyze_probes(study_url: str, tmp_path: Path) -> None:
     figure = tmp_path / "probes.png"
     args = ["analyze", "probes", "--storage", study_url, "--study", "probes-tiny", "--bootstrap", "100"]
@@ -58,6 +59,7 @@ def test_analyze_probes(study_url: str, tmp_path: Path) -> None:
     assert isinstance(missing.exception, UserError) and "analysis: {probes: true}" in str(missing.exception)
 
 
+@pytest.mark.slow
 def test_the_report_has_a_probe_section(study_url: str, tmp_path: Path) -> None:
     out = tmp_path / "report"
     args = ["report", "--storage", study_url, "--study", "probes-tiny", "--output", str(out), "--no-analyses"]

@@ -1,5 +1,6 @@
 """Probes in studies: stored for every trial, queryable, as objectives, constraints and a
-pre-screen; and a new probe is one schema entry plus its computation."""
+pre-screen; and a new probe is one schema entry plus its computation. Tests that run a study are
+marked slow (they train)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ from skipsearch.topology import Topology
 TINY = tiny_study("probes", seed=2, training={"epochs": 1, "batch_size": 256}, trials=4)
 
 
+@pytest.mark.slow
 def test_probes_are_stored_for_every_trial_and_queryable(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 's.db'}"
     study = run_study(url, {**TINY, "analysis": {"probes": True}})
@@ -63,6 +65,7 @@ def test_probes_are_stored_for_every_trial_and_queryable(tmp_path: Path) -> None
     assert "synflow" not in plain.trials[0].user_attrs
 
 
+@pytest.mark.slow
 def test_a_probe_objective_and_a_cost_constraint(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'c.db'}"
     data = {**TINY, "objectives": ["accuracy:max", "macs:min", "naswot:max"], "constraints": ["macs<=2000"]}
@@ -83,6 +86,7 @@ def test_a_probe_objective_and_a_cost_constraint(tmp_path: Path) -> None:
     assert reference["naswot"] < min(t.user_attrs["naswot"] for t in study.trials)
 
 
+@pytest.mark.slow
 def test_the_prescreen_trains_the_best_scoring_candidate(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'q.db'}"
     data = {**TINY, "sampler": {"name": "tpe", "prescreen": {"probe": "naswot", "candidates": 5}}}
@@ -130,6 +134,7 @@ def dummy_probe() -> Iterator[str]:
     PROBES.pop("dummy_probe", None)
 
 
+@pytest.mark.slow
 def test_a_new_probe_is_one_schema_entry_plus_its_computation(dummy_probe: str, tmp_path: Path) -> None:
     data = {**TINY, "objectives": ["accuracy:max", f"{dummy_probe}:max"], "analysis": {"probes": [dummy_probe]}}
     config = parse_study_config(data, "d.yaml")  # config validation knows it
@@ -151,6 +156,7 @@ def test_a_new_probe_is_one_schema_entry_plus_its_computation(dummy_probe: str, 
     assert schema.label(dummy_probe) == "dummy"
 
 
+@pytest.mark.slow
 def test_the_predictor_sampler_reads_probe_features(tmp_path: Path) -> None:
     options = {"n_startup_trials": 2, "n_candidates": 12, "fit_config": {"epochs": 10, "members": 2}}
     data = {**TINY, "sampler": {"name": "predictor", "options": {**options, "features": "probes"}}}
