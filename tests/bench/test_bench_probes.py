@@ -40,7 +40,7 @@ def test_prescreen_and_speed_benches(tmp_path: Path) -> None:
     _run(
         "probes_prescreen.py", "--seeds", "0", "--trials", "2", "--epochs", "1", *fed, "--out", str(tmp_path / "f.json")
     )
-    summary = json.loads((tmp_path / "f.j").read_text())["summary"]
+    summary = json.loads((tmp_path / "f.json").read_text())["summary"]
     assert 0 < summary["predictor-probes_at_n"] <= 1 and "predictor-probes_reaches_random_3n" in summary
     _run("probes_speed.py", "--topologies", "2", "--repeats", "1", "--out", str(tmp_path / "s.json"))
     assert json.loads((tmp_path / "s.json").read_text())["all_probes_seconds"]["median"] > 0

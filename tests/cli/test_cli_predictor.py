@@ -50,6 +50,7 @@ def test_train_then_eval(study_url: str, tmp_path: Path) -> None:
     assert isinstance(missing.exception, UserError)
 
 
+@pytest.mark.slow
 def test_probe_features(study_url: str, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'probes.db'}"
     run_study(url, tiny_study("pred-probes", early_stopping={"enabled": False}, trials=6, analysis={"probes": True}))

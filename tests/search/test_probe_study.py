@@ -1,5 +1,6 @@
 """Probes in studies: stored for every trial, queryable, as objectives, constraints and a
-pre-screen; and a new probe is one schema entry plus its computation."""
+pre-screen; and a new probe is one schema entry plus its computation. Tests that run a study are
+marked slow (they train)."""
 
 from __future__ import annotations
 
@@ -155,6 +156,7 @@ def test_a_new_probe_is_one_schema_entry_plus_its_computation(dummy_probe: str, 
     assert schema.label(dummy_probe) == "dummy"
 
 
+@pytest.mark.slow
 def test_the_predictor_sampler_reads_probe_features(tmp_path: Path) -> None:
     options = {"n_startup_trials": 2, "n_candidates": 12, "fit_config": {"epochs": 10, "members": 2}}
     data = {**TINY, "sampler": {"name": "predictor", "options": {**options, "features": "probes"}}}
