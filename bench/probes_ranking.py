@@ -41,7 +41,7 @@ from search_efficiency import study_config  # the bench's own study settings
 
 from skipsearch.analysis import plot_probe_scatter, probe_correlations
 from skipsearch.nn import build_model
-from skipsearch.predictor import evaluate_predictor, fit_predictor
+from skipsearch.predictor import FitConfig, evaluate_predictor, fit_predictor
 from skipsearch.search import SearchSpace
 from skipsearch.tasks import (
     TaskData,
@@ -85,7 +85,9 @@ def evaluate(topology_json: str, seed: int, epochs: int, probes: bool) -> dict[s
     return out
 
 
-def predictor_scores(frame: pd.DataFrame, topologies: list[Topology], pool: int, draws: int) -> dict[str, Any]:
+def predictor_scores(
+    frame: pd.DataFrame, topologies: list[Topology], pool: int, draws: int, fit: FitConfig
+) -> dict[str, Any]:
     """Kendall tau on the topologies after ``pool`` of a predictor trained on 20 / 100 of the pool."""
     names = list(probe_names())
     y = frame["accuracy"].to_numpy()
@@ -96,11 +98,11 @@ def predictor_scores(frame: pd.DataFrame, topologies: list[Topology], pool: int,
         for features in ("graph", "probes"):
             taus = []
             for draw in range(draws):
-                fit = np.random.default_rng(draw).permutation(pool)[:size]
+                chosen = np.random.default_rng(draw).permutation(pool)[:size]
                 kwargs: dict[str, Any] = {}
                 if features == "probes":
-                    kwargs = {"features": feats[fit], "feature_names": names}
-                predictor = fit_predictor([topologies[i] for i in fit], y[fit], **kwargs)
+                    kwargs = {"features": feats[chosen], "feature_names": names}
+                predictor = fit_predictor([topologies[i] for i in chosen], y[chosen], config=fit, **kwargs)
                 held = feats[test] if features == "probes" else None
                 scores = evaluate_predictor(predictor, [topologies[i] for i in test], y[test], held)
                 taus.append(scores["accuracy"]["kendall_tau"])
@@ -117,6 +119,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--draws", type=int, default=3)
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--fit-epochs", type=int, default=FitConfig.epochs, help="the predictor's training epochs")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--plot", type=Path, default=PLOT)
     args = parser.parse_args()
@@ -145,7 +148,7 @@ def main() -> None:
     first, second = frame["accuracy"].to_numpy()[: args.ceiling], np.array([r["accuracy"] for r in again])
     ceiling = probe_correlations(pd.DataFrame({"seed0": first, "accuracy": second}), metrics=["seed0"])
     print("noise ceiling (seed 0 vs seed 1):", ceiling.round(3).to_dict("records")[0], flush=True)
-    predictor = predictor_scores(frame, topologies, args.pool, args.draws)
+    predictor = predictor_scores(frame, topologies, args.pool, args.draws, FitConfig(epochs=args.fit_epochs))
     out = {
         "settings": {k: v for k, v in vars(args).items() if k not in ("out", "plot")},
         "machine": {"cpus": os.cpu_count(), "load_average": os.getloadavg()},
