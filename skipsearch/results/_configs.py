@@ -27,10 +27,27 @@ def save_study_config(engine: Engine, study: str, config: dict[str, Any]) -> Non
         conn.execute(sa.insert(StudyConfigRow), [row])
 
 
+OPTUNA_CONFIG_ATTR = "skipsearch_config"
+"""The Optuna study attribute where the search also keeps the configuration (and kept it alone
+before revision 0004)."""
+
+
 def study_config(engine: Engine, study: str) -> dict[str, Any] | None:
-    """The stored configuration of ``study`` (JSON form); ``None`` for results without one."""
+    """The stored configuration of ``study`` (JSON form); ``None`` for results without one.
+
+    A study that reached the storage some other way than the search's ``create_study`` (a copy
+    made with Optuna's own tools) has it in Optuna's study attributes only: it is read from there.
+    """
     with engine.connect() as conn:
         text = conn.execute(sa.select(StudyConfigRow.config).where(StudyConfigRow.study == study)).scalar()
+        if text is None and {"studies", "study_user_attributes"} <= set(sa.inspect(conn).get_table_names()):
+            text = conn.execute(
+                sa.text(
+                    "SELECT a.value_json FROM studies s JOIN study_user_attributes a ON a.study_id = s.study_id "
+                    "WHERE s.study_name = :study AND a.key = :key"
+                ),
+                {"study": study, "key": OPTUNA_CONFIG_ATTR},
+            ).scalar()
     return json.loads(text) if text is not None else None
 
 

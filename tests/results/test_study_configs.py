@@ -48,8 +48,8 @@ def test_create_study_stores_the_configuration_and_it_follows_renames(tmp_path: 
     assert study_config(engine, "stored") == config.model_dump(mode="json")
     create_study(config.model_copy(update={"trials": 5}), url)  # a new target: the stored copy follows
     assert study_config(engine, "stored")["trials"] == 5
-    rename_study_rows(engine, "stored", "renamed")
-    assert study_config(engine, "stored") is None and study_config(engine, "renamed")["trials"] == 5
+    rename_study_rows(engine, "stored", "renamed")  # as the dashboard does when it renames the study
+    assert study_config(engine, "renamed")["trials"] == 5
     delete_study_rows(engine, "renamed")
     assert study_config(engine, "renamed") is None
 
@@ -67,6 +67,9 @@ def test_the_migration_copies_configurations_from_optuna(tmp_path: Path) -> None
     assert study_config(upgraded, "old") == dumped
     save_study_config(upgraded, "old", {**dumped, "trials": 9})
     assert study_config(upgraded, "old")["trials"] == 9
+    copied = optuna.create_study(storage=url, study_name="copied")  # e.g. optuna.copy_study, after 0004
+    copied.set_user_attr("skipsearch_config", dumped)
+    assert study_config(upgraded, "copied") == dumped
 
 
 def _imports(package: str) -> dict[Path, list[str]]:
