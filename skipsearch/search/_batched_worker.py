@@ -26,10 +26,8 @@ import optuna
 from optuna.storages._heartbeat import BaseHeartbeat, is_heartbeat_enabled
 from optuna.trial import FrozenTrial, TrialState
 
-from skipsearch.errors import UserError
-from skipsearch.nn import build_model, model_cost
+from skipsearch.nn import build_model
 from skipsearch.search._artifacts import TopologyArtifacts
-from skipsearch.search._limits import check_trial_topology
 from skipsearch.search._objective import Objective, TrialFailed, metric_attrs
 from skipsearch.search._storage import is_connection_error
 from skipsearch.search._worker import WORKER_ATTR, Shutdown, TrackedObjective, worker_id
@@ -248,22 +246,10 @@ class BatchedRunner:
         try:
             topology = obj.space.sample(m.trial.trial)
             m.topology = topology
-            active = obj.space.active_count(topology)
-            obj._describe(trial, topology, active)
-            limit = obj.config.space.max_active
-            if limit is not None and active > limit:
-                reason = f"{active} active skip edges exceed space.max_active={limit}"
-                trial.set_user_attr("stop_reason", reason)
-                m.error = optuna.TrialPruned(reason)
-                return
+            obj._admit(trial, topology)
             if obj.config.execution.dedupe:
                 if (earlier := obj._find_evaluated(finished, topology.hash)) is not None:
-                    for key in (*metric_attrs(), "curve"):
-                        if key in earlier.user_attrs:
-                            trial.set_user_attr(key, earlier.user_attrs[key])
-                    trial.set_user_attr("reused_from", earlier.number)
-                    obj._constrain(trial, earlier.user_attrs)
-                    m.values = obj._values(earlier.user_attrs)
+                    m.values = obj._reuse(trial, earlier)
                     return
                 same = next(
                     (
@@ -284,26 +270,9 @@ class BatchedRunner:
                         if key in leader:
                             trial.set_user_attr(key, leader[key])
                     return
-            try:  # a topology the limits refuse fails its trial with the reason, before any allocation
-                check_trial_topology(obj.config, topology, obj.data)
-            except UserError as exc:
-                trial.set_user_attr("failure_reason", str(exc))
-                m.error = TrialFailed(str(exc))
-                return
-            seed_everything(obj.config.seed)
-            model = build_model(topology)
-            costs = model_cost(model, topology.input_shape).to_dict()
-            for key, value in costs.items():
-                trial.set_user_attr(key, value)
-            obj._probes(trial, model)
-            if obj._constrain(trial, trial.user_attrs, before_training=True):
-                reason = "breaks the constraints " + ", ".join(obj._broken(trial.user_attrs)) + " before training"
-                trial.set_user_attr("stop_reason", reason)
-                m.error = optuna.TrialPruned(reason)
-                return
-            m.stopper = obj._stopper(trial, costs, finished)
-            obj._gradient_flow(trial, model, "grad_ratio_init")
-            m.model = model
+            m.model, m.stopper = obj._prepare(trial, topology, finished)
+        except (TrialFailed, optuna.TrialPruned) as exc:  # the reason is recorded already
+            m.error = exc
         except Exception as exc:
             if is_connection_error(exc):
                 raise

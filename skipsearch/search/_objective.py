@@ -81,40 +81,12 @@ class Objective:
     # -- steps ----------------------------------------------------------------------------------
     def _evaluate(self, trial: optuna.Trial) -> float | list[float]:
         topology = self.space.sample(trial)
-        active = self.space.active_count(topology)
-        self._describe(trial, topology, active)
-        limit = self.config.space.max_active
-        if limit is not None and active > limit:
-            reason = f"{active} active skip edges exceed space.max_active={limit}"
-            trial.set_user_attr("stop_reason", reason)
-            raise optuna.TrialPruned(reason)
+        self._admit(trial, topology)
         # Read once: deduplication and the Pareto early stopper both look at the finished trials.
         finished = trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if self.config.execution.dedupe and (earlier := self._find_evaluated(finished, topology.hash)) is not None:
-            for key in (*metric_attrs(), "curve"):
-                if key in earlier.user_attrs:
-                    trial.set_user_attr(key, earlier.user_attrs[key])
-            trial.set_user_attr("reused_from", earlier.number)
-            self._constrain(trial, earlier.user_attrs)
-            return self._values(earlier.user_attrs)
-
-        try:  # a topology the limits refuse fails its trial with the reason, before any allocation
-            check_trial_topology(self.config, topology, self.data)
-        except UserError as exc:
-            trial.set_user_attr("failure_reason", str(exc))
-            raise TrialFailed(str(exc)) from None
-        seed_everything(self.config.seed)
-        model = build_model(topology)
-        costs = model_cost(model, topology.input_shape).to_dict()
-        for key, value in costs.items():
-            trial.set_user_attr(key, value)
-        self._probes(trial, model)
-        if self._constrain(trial, trial.user_attrs, before_training=True):
-            reason = "breaks the constraints " + ", ".join(self._broken(trial.user_attrs)) + " before training"
-            trial.set_user_attr("stop_reason", reason)
-            raise optuna.TrialPruned(reason)
-        stopper = self._stopper(trial, costs, finished)
-        self._gradient_flow(trial, model, "grad_ratio_init")
+            return self._reuse(trial, earlier)
+        model, stopper = self._prepare(trial, topology, finished)
         result = train_model(model, self.data, self.train_config, seed=self.config.seed, should_stop=stopper)
         self._store_result(trial, result)
         if result.status != "diverged":
@@ -160,6 +132,48 @@ class Objective:
             for c in self.config.constraints
             if c.column in attrs and c.violation(attrs.get(c.column)) > 0
         ]
+
+    def _admit(self, trial: optuna.Trial, topology: Topology) -> None:
+        """Records what the trial samples; prunes it when it has more active skips than the space allows."""
+        active = self.space.active_count(topology)
+        self._describe(trial, topology, active)
+        limit = self.config.space.max_active
+        if limit is not None and active > limit:
+            reason = f"{active} active skip edges exceed space.max_active={limit}"
+            trial.set_user_attr("stop_reason", reason)
+            raise optuna.TrialPruned(reason)
+
+    def _reuse(self, trial: optuna.Trial, earlier: FrozenTrial) -> float | list[float]:
+        """The trial takes the metrics of ``earlier``, which trained the same topology."""
+        for key in (*metric_attrs(), "curve"):
+            if key in earlier.user_attrs:
+                trial.set_user_attr(key, earlier.user_attrs[key])
+        trial.set_user_attr("reused_from", earlier.number)
+        self._constrain(trial, earlier.user_attrs)
+        return self._values(earlier.user_attrs)
+
+    def _prepare(self, trial: optuna.Trial, topology: Topology, finished: list[FrozenTrial]) -> tuple[Any, Any]:
+        """Everything before training: limits, the seeded model, its costs and probes, the
+        constraints and the early stopper. Raises :class:`TrialFailed` or ``TrialPruned`` with the
+        reason recorded; returns the model and its stopper."""
+        try:  # a topology the limits refuse fails its trial with the reason, before any allocation
+            check_trial_topology(self.config, topology, self.data)
+        except UserError as exc:
+            trial.set_user_attr("failure_reason", str(exc))
+            raise TrialFailed(str(exc)) from None
+        seed_everything(self.config.seed)
+        model = build_model(topology)
+        costs = model_cost(model, topology.input_shape).to_dict()
+        for key, value in costs.items():
+            trial.set_user_attr(key, value)
+        self._probes(trial, model)
+        if self._constrain(trial, trial.user_attrs, before_training=True):
+            reason = "breaks the constraints " + ", ".join(self._broken(trial.user_attrs)) + " before training"
+            trial.set_user_attr("stop_reason", reason)
+            raise optuna.TrialPruned(reason)
+        stopper = self._stopper(trial, costs, finished)
+        self._gradient_flow(trial, model, "grad_ratio_init")
+        return model, stopper
 
     def _describe(self, trial: optuna.Trial, topology: Topology, active: int) -> None:
         metrics = graph_metrics(topology)
