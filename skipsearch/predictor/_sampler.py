@@ -6,6 +6,12 @@ the Pareto set and random ones), scores each by the hypervolume it would add at 
 prediction (mean + ``exploration`` x ensemble std for predicted objectives; params, MACs and FLOPs
 are computed exactly), and returns the best one not already taken.
 
+Trials asked in a row under one fit (a batched worker's group, or a worker whose last trial was
+pruned) share one scored pool: each pick's optimistic point joins the observed ones as if it were
+already measured (the "believer" heuristic of batch Bayesian optimisation), so the next pick is
+ranked by what it adds beyond the pending ones. A group of K trials costs one fit and one pool
+instead of K, and its members spread over the front instead of crowding one spot of it.
+
 Several workers share a study: a candidate whose topology hash is already claimed by another
 trial (finished, running or waiting) is skipped. A trial claims its hash in a system attribute
 before its objective runs and gives it up when another trial claims the same hash, so two workers
@@ -16,6 +22,7 @@ the backstop.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -24,10 +31,10 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from skipsearch.nn import build_model, cpu_threads, model_cost
+from skipsearch.nn import cpu_threads
 from skipsearch.predictor._train import FitConfig, Predictor, fit_predictor
 from skipsearch.results import front_mask, hypervolume
-from skipsearch.topology import Topology
+from skipsearch.topology import Topology, topology_cost
 
 CLAIM_ATTR = "predictor:hash"
 """Trial system attribute: the topology hash a predictor-proposed trial will evaluate."""
@@ -36,6 +43,19 @@ COMPUTED_OBJECTIVES = ("params", "macs", "flops")
 """Objectives computed exactly from the built model, never predicted."""
 
 ParamsToTopology = Callable[[dict[str, Any]], Topology]
+
+
+@dataclass
+class _Plan:
+    """The candidate pool scored under one fit, and the points of the candidates handed out since."""
+
+    fitted_on: frozenset[int]
+    pool: dict[str, tuple[dict[str, Any], Topology]]
+    """Candidates by topology hash: their parameters and topology."""
+    predicted: dict[str, np.ndarray]
+    """Each candidate's optimistic objective vector (computed objectives filled in when ranked)."""
+    believed: list[np.ndarray] = field(default_factory=list)
+    """The points of the candidates handed out under this fit, counted as observed when ranking."""
 
 
 class PredictorSampler(optuna.samplers.BaseSampler):
@@ -83,6 +103,7 @@ class PredictorSampler(optuna.samplers.BaseSampler):
         self._cost_fn = cost_fn or _model_costs
         self._predictor: Predictor | None = None
         self._fitted_on: frozenset[int] = frozenset()
+        self._plan: _Plan | None = None
         self._hash_cache: dict[tuple[tuple[str, Any], ...], str] = {}
         self._cost_cache: dict[str, dict[str, float]] = {}
         self._deltas: dict[str, dict[str, float]] | None = None
@@ -113,6 +134,8 @@ class PredictorSampler(optuna.samplers.BaseSampler):
             ranked = self._ranked_candidates(study, trial, trials, complete)
         for params, topo_hash in ranked[:20]:
             if self._claim(study, trial, topo_hash):
+                assert self._plan is not None
+                self._plan.believed.append(self._points([topo_hash], self._plan, exact=True)[0])
                 return params
         return {}  # every good candidate was taken meanwhile: fall back to random parameters
 
@@ -167,10 +190,32 @@ class PredictorSampler(optuna.samplers.BaseSampler):
     def _ranked_candidates(
         self, study: optuna.Study, trial: FrozenTrial, trials: list[FrozenTrial], complete: list[FrozenTrial]
     ) -> list[tuple[dict[str, Any], str]]:
-        """Untaken candidates, best expected hypervolume improvement first."""
+        """Untaken candidates, best expected hypervolume improvement first (beyond the believed ones)."""
         taken = {h for t in trials if t.number != trial.number for h in self._trial_hashes(t)}
         values = np.array([t.values for t in complete], dtype=float)
         directions = ["max" if d == StudyDirection.MAXIMIZE else "min" for d in study.directions]
+        plan = self._plan
+        if plan is None or plan.fitted_on != self._fitted_on:
+            plan = self._plan = _Plan(self._fitted_on, {}, {})
+        available = [h for h in plan.pool if h not in taken]
+        if len(available) < max(1, self._n_candidates // 4):  # a new fit, or a pool used up by a large group
+            fresh = self._draw_pool(complete, values, directions, taken | set(plan.pool))
+            if fresh:
+                plan.pool.update(fresh)
+                plan.predicted.update(self._optimistic_predictions(fresh, directions))
+            available = [h for h in plan.pool if h not in taken]
+        if not available:
+            return []
+        observed = np.vstack([values, *plan.believed]) if plan.believed else values
+        # screen every candidate with additive cost estimates, then rank the shortlist with exact costs
+        ranked = self._rank(available, plan, observed, directions, exact=False)
+        shortlist = self._rank(ranked[: self._shortlist], plan, observed, directions, exact=True)
+        return [(plan.pool[h][0], h) for h in shortlist + ranked[self._shortlist :]]
+
+    def _draw_pool(
+        self, complete: list[FrozenTrial], values: np.ndarray, directions: list[str], taken: set[str]
+    ) -> dict[str, tuple[dict[str, Any], Topology]]:
+        """Up to ``n_candidates`` new candidates: mutations of the Pareto set and random ones."""
         # Only this sampler's parameters: a trial may also hold others (suggested by the objective).
         parents = [
             {name: t.params[name] for name in self._space}
@@ -189,41 +234,31 @@ class PredictorSampler(optuna.samplers.BaseSampler):
             topology = self._decode(params)
             if topology.hash not in taken and topology.hash not in pool:
                 pool[topology.hash] = (params, topology)
-        if not pool:
-            return []
-        predicted = self._optimistic_predictions(pool, directions)
-        # screen every candidate with additive cost estimates, then rank the shortlist with exact costs
-        ranked = self._rank(list(pool), pool, predicted, values, directions, exact=False)
-        shortlist = self._rank(ranked[: self._shortlist], pool, predicted, values, directions, exact=True)
-        return [(pool[h][0], h) for h in shortlist + ranked[self._shortlist :]]
+        return pool
 
     def _rank(
-        self,
-        hashes: list[str],
-        pool: dict[str, tuple[dict[str, Any], Topology]],
-        predicted: dict[str, np.ndarray],
-        values: np.ndarray,
-        directions: list[str],
-        exact: bool,
+        self, hashes: list[str], plan: _Plan, observed: np.ndarray, directions: list[str], exact: bool
     ) -> list[str]:
-        """``hashes`` ordered by hypervolume improvement at the optimistic prediction, best first.
-
-        Predicted objectives come from ``predicted``; computed ones (params, MACs, FLOPs) are exact
-        (``exact``) or estimated as the backbone's cost plus each edge choice's own cost.
-        """
+        """``hashes`` ordered by the hypervolume each adds to ``observed`` at its optimistic point, best first."""
         if not hashes:
             return []
-        points = np.array([predicted[h] for h in hashes])
+        points = self._points(hashes, plan, exact)
+        scores = _hv_improvements(points, observed, directions)
+        tiebreak = _standardised_sum(points, observed, directions)
+        order = sorted(range(len(hashes)), key=lambda i: (scores[i], tiebreak[i]), reverse=True)
+        return [hashes[i] for i in order]
+
+    def _points(self, hashes: list[str], plan: _Plan, exact: bool) -> np.ndarray:
+        """Objective vectors: predicted objectives from the plan; computed ones (params, MACs, FLOPs)
+        exact (``exact``) or estimated as the backbone's cost plus each edge choice's own cost."""
+        points = np.array([plan.predicted[h] for h in hashes])
         computed = [(k, name) for k, name in enumerate(self._objectives) if name in COMPUTED_OBJECTIVES]
         if computed:
             cost = self._costs if exact else self._estimated_costs
-            costs = [cost(*pool[h]) for h in hashes]
+            costs = [cost(*plan.pool[h]) for h in hashes]
             for k, name in computed:
                 points[:, k] = [c[name] for c in costs]
-        scores = _hv_improvements(points, values, directions)
-        tiebreak = _standardised_sum(points, values, directions)
-        order = sorted(range(len(hashes)), key=lambda i: (scores[i], tiebreak[i]), reverse=True)
-        return [hashes[i] for i in order]
+        return points
 
     def _optimistic_predictions(
         self, pool: dict[str, tuple[dict[str, Any], Topology]], directions: list[str]
@@ -309,8 +344,9 @@ class PredictorSampler(optuna.samplers.BaseSampler):
 
 
 def _model_costs(topology: Topology) -> dict[str, float]:
-    cost = model_cost(build_model(topology), topology.input_shape, latency=False)
-    return {"params": float(cost.params), "macs": float(cost.macs), "flops": float(cost.flops)}
+    """The built model's parameters, MACs and FLOPs, from the blocks' shapes (no model is built)."""
+    cost = topology_cost(topology)
+    return {"params": float(cost.params), "macs": float(cost.macs), "flops": 2.0 * cost.macs}
 
 
 def _hv_improvements(points: np.ndarray, observed: np.ndarray, directions: list[str]) -> np.ndarray:

@@ -13,7 +13,7 @@ from skipsearch.predictor import CLAIM_ATTR, FitConfig, PredictorSampler
 from skipsearch.search import SearchSpace, parse_study_config
 from skipsearch.search._config import SpaceConfig
 from skipsearch.search._samplers import make_sampler
-from skipsearch.topology import families
+from skipsearch.topology import Topology, families
 
 FAST = FitConfig(members=2, hidden=16, layers=2, epochs=30)
 
@@ -48,6 +48,37 @@ def test_proposes_valid_unseen_params() -> None:
         assert t.system_attrs[CLAIM_ATTR] == t.user_attrs["hash"]
         assert set(t.params) == set(dists)
         assert all(t.params[name] in dists[name].choices for name in dists)
+
+
+def test_trials_asked_in_a_row_share_one_fit_and_pool(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batched worker's group: one fit and one pool for K asks, K distinct candidates, each ranked
+    beyond the optimistic points of those handed out before it."""
+    space = _space()
+    dists = {c.param: CategoricalDistribution(c.choices) for c in space.candidates}
+    sampler = PredictorSampler(
+        space.topology_from_params, dists, ["accuracy", "macs"], n_startup_trials=4, n_candidates=40, fit_config=FAST
+    )
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
+
+    def score(topology: Topology) -> tuple[float, float]:
+        active = [e for e in topology.skips if e.active]
+        return len([e for e in active if e.kind == "add"]) / 10, float(len(active))
+
+    study.optimize(lambda trial: score(space.sample(trial)), n_trials=4)
+    draws, fits = [], []
+    draw_pool, refit = sampler._draw_pool, sampler._refit
+    monkeypatch.setattr(sampler, "_draw_pool", lambda *a: draws.append(1) or draw_pool(*a))
+    monkeypatch.setattr(sampler, "_refit", lambda complete: fits.append(len(complete)) or refit(complete))
+    group = [study.ask() for _ in range(5)]
+    topologies = [space.sample(trial) for trial in group]
+    assert len(draws) == 1 and fits == [4] * 5 and sampler._plan is not None
+    assert len(sampler._plan.believed) == 5
+    assert len({t.hash for t in topologies}) == 5
+    assert [t.system_attrs[CLAIM_ATTR] for t in study.get_trials()[4:]] == [t.hash for t in topologies]
+    for trial, topology in zip(group, topologies, strict=True):
+        study.tell(trial, score(topology))
+    space.sample(study.ask())
+    assert len(draws) == 2 and len(sampler._plan.believed) == 1  # a new fit: a new plan
 
 
 def test_enqueued_trials_keep_their_params() -> None:
