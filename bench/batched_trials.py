@@ -115,6 +115,10 @@ def training_only(name: str, k: int, args: argparse.Namespace, device: str) -> d
     space = SearchSpace(config.backbone.build(), config.space)
     topologies = space.random_topologies(k, seed=1)
     out: dict[str, Any] = {"study": name, "device": device, "k": k}
+    # First use of each path (allocator, kernels, vmap) is slow: warm both up before timing.
+    warm = [build_model(t) for t in topologies[:2]]
+    train_model(warm[0], data, train, seed=0, evaluate_test=False)
+    train_batched(warm, data, train, seeds=[0, 0], evaluate_test=False)
     for case, members in (("topologies", topologies), ("seed_sweep", [topologies[0]] * k)):
         seeds = list(range(k)) if case == "seed_sweep" else [0] * k
         models = []

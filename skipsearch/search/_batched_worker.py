@@ -198,16 +198,23 @@ class BatchedRunner:
                     k = min(k, n_trials - done)
                 if k <= 0:
                     break
-                done += self.run_group(study, k, callbacks)
+                done += self.run_group(study, k, callbacks, room)
         finally:
             study._thread_local.in_optimize_loop = False
             study._stop_flag = False
 
     # -- one group ------------------------------------------------------------------------------
-    def run_group(self, study: optuna.Study, k: int, callbacks: Sequence[Callback]) -> int:
-        """Asks ``k`` trials, evaluates them together and tells each; returns how many were told."""
+    def run_group(self, study: optuna.Study, k: int, callbacks: Sequence[Callback], room: Callable[[], int]) -> int:
+        """Asks up to ``k`` trials, evaluates them together and tells each; returns how many were told.
+
+        ``room()`` is asked again before each trial after the first: another worker may have asked
+        trials meanwhile, and a group must not take the study past its target.
+        """
         started = time.perf_counter()
-        members = [_Member(_BufferedTrial(study.ask())) for _ in range(k)]
+        members = [_Member(_BufferedTrial(study.ask()))]
+        while len(members) < k and room() > 0:
+            members.append(_Member(_BufferedTrial(study.ask())))
+        k = len(members)
         self.tracker.group = [m.trial.trial for m in members]
         self.tracker.current = self.tracker.group[0]  # a trial is running: SIGTERM starts the grace timer
         buffered = [m.trial for m in members]

@@ -2,11 +2,16 @@
 
 A study's candidates share their blocks and differ in their skip edges, and its models are so small
 that a train step is mostly Python and kernel-launch overhead. :func:`train_batched` trains K such
-models together: their parameters are stacked along a new first dimension and one union network,
-run under :func:`torch.vmap`, computes every member's forward and backward pass in the same kernels
-(HFTA, Wang et al. 2021; PyTorch's "model ensembling" recipe).
+models together: their parameters are stacked along a new first dimension and every member's forward
+and backward pass runs in the same kernels (HFTA, Wang et al. 2021; PyTorch's "model ensembling"
+recipe). A group takes one of two stacked forms (:func:`make_stack`):
 
-How K topologies become one network (a *fusion group*):
+- :class:`~skipsearch.tasks._stacked_mlp.MlpStack` for MLP backbones (linear blocks; add, scalar and
+  switch edges with identity or projection alignment; concat edges): batched by hand, each member
+  computing exactly its own network (see that module).
+- :class:`UnionStack` for everything else: one union network under :func:`torch.vmap`, below.
+
+How K topologies become one union network:
 
 - Every member keeps its own blocks (same ids, ops and output shapes in all members).
 - An additive edge present in some members is one union edge (per source, destination, kind and
@@ -21,7 +26,8 @@ How K topologies become one network (a *fusion group*):
 Per member: its own seed (initial weights are the caller's, built from that seed; batch order from a
 private generator as in :func:`train_model`), optimizer state, gradient clipping, early-stopping
 decision and divergence. One optimizer steps all stacked parameters: Adam, AdamW and SGD are
-elementwise, so that equals K separate steps. A member that stops or diverges leaves the group at
+elementwise, so that equals K separate steps (PyTorch's ``foreach`` implementations: a few calls for
+all parameters instead of a dozen per parameter, and the very arithmetic of :func:`train_model`'s). A member that stops or diverges leaves the group at
 once (its slices are dropped), without touching the others.
 
 What cannot be fused trains one at a time (the log says why): dropout (its random masks cannot match
@@ -55,6 +61,7 @@ from skipsearch.nn._skips import make_skip
 from skipsearch.tasks._config import TrainConfig
 from skipsearch.tasks._data import TaskData, reshape_for
 from skipsearch.tasks._metrics import evaluate, task_loss
+from skipsearch.tasks._stacked_mlp import MlpStack, mlp_stack_unsupported
 from skipsearch.tasks._train import (
     _EPOCH_HOOK,
     ShouldStop,
@@ -315,6 +322,80 @@ class _Stacked:
         self.on = self.on[index]
 
 
+class UnionStack:
+    """A group trained as one union network under ``vmap`` (any blocks and edge kinds)."""
+
+    def __init__(self, models: Sequence[nn.Module], device: torch.device, penalty: float) -> None:
+        dtype = next(models[0].parameters()).dtype
+        self.net = UnionNet([model_topology(m) for m in models]).to(dtype)
+        self.stacked = _Stacked(self.net, models, device)
+        self.net.to("meta")  # its own tensors are never used: the stacks replace them in every call
+        self.net.track(self.stacked.on)
+        self.device = device
+        self.penalty = penalty if self.net.switch_columns else 0.0
+
+    @property
+    def params(self) -> dict[str, Tensor]:
+        return self.stacked.params
+
+    def _loss(self, params: dict[str, Tensor], buffers: dict[str, Tensor], on: Tensor, x: Tensor, y: Tensor) -> Tensor:
+        loss = task_loss(functional_call(self.net, (params, buffers), (x, on)), y)
+        if self.penalty:
+            loss = loss + self.penalty * self.net.switch_penalty(params, on)
+        return loss
+
+    def _forward(self, params: dict[str, Tensor], buffers: dict[str, Tensor], on: Tensor, x: Tensor) -> Tensor:
+        return functional_call(self.net, (params, buffers), (x, on))
+
+    def losses(self, x: Tensor, y: Tensor, per_member: bool) -> Tensor:
+        """Each member's training loss: ``x`` and ``y`` one batch for all, or one per member (K first)."""
+        self.net.train()
+        data = 0 if per_member else None
+        stacked = self.stacked
+        return vmap(self._loss, in_dims=(0, 0, 0, data, data))(stacked.params, stacked.buffers, stacked.on, x, y)
+
+    @torch.no_grad()
+    def outputs(self, positions: list[int], x: Tensor) -> Tensor:
+        """The outputs of the members at ``positions`` for one batch ``x`` of all."""
+        index = torch.tensor(positions, device=self.device)
+        params = {k: v[index] for k, v in self.stacked.params.items()}
+        buffers = {k: v[index] for k, v in self.stacked.buffers.items()}
+        self.net.eval()
+        return vmap(self._forward, in_dims=(0, 0, 0, None))(params, buffers, self.stacked.on[index], x)
+
+    def prepare_gradients(self, clip: float | None) -> None:
+        """Zeroes the gradients of other members' concat channels; clips each member's as ``clip_grad_norm_``."""
+        params = self.stacked.params
+        for name, mask in self.stacked.masks.items():
+            grad = params[name].grad
+            if grad is not None:
+                grad.mul_(mask)
+        if clip is None:
+            return
+        grads = [p.grad for p in params.values() if p.grad is not None]
+        # Per member, as clip_grad_norm_ over the member's own parameters (absent ones add zeros).
+        norms = torch.stack([torch.linalg.vector_norm(g.reshape(len(g), -1), dim=1) for g in grads], 1)
+        coef = (clip / (torch.linalg.vector_norm(norms, dim=1) + 1e-6)).clamp(max=1.0)
+        for g in grads:
+            g.mul_(coef.view(-1, *[1] * (g.dim() - 1)).to(g.dtype))
+
+    def member_state(self, position: int, member: int) -> dict[str, Tensor]:
+        return self.stacked.member_state(position, member)
+
+    def keep(self, index: Tensor, optimizer: torch.optim.Optimizer) -> None:
+        self.stacked.keep(index, optimizer)
+        self.net.track(self.stacked.on)
+
+
+def make_stack(models: Sequence[nn.Module], device: torch.device, penalty: float) -> MlpStack | UnionStack:
+    """The stacked form of a group: :class:`MlpStack` where the members allow it, else :class:`UnionStack`."""
+    reason = mlp_stack_unsupported(models)
+    if reason is None:
+        return MlpStack(models, device, penalty)
+    _logger.debug("training %d models as one union network: %s", len(models), reason)
+    return UnionStack(models, device, penalty)
+
+
 AUTO_CPU_BATCH = 8
 """``batch_trials: auto`` on the CPU: beyond about 8 members a 2-core CPU's fused step gains little."""
 
@@ -456,44 +537,30 @@ class _GroupRun:
         stops: Sequence[ShouldStop | None],
     ) -> None:
         self.models, self.config, self.device, self.stops = list(models), config, device, list(stops)
-        topologies = [model_topology(m) for m in models]
-        self.data = reshape_for(data, topologies[0].input_shape)
-        dtype = next(models[0].parameters()).dtype
-        self.net = UnionNet(topologies).to(dtype)
-        self.stacked = _Stacked(self.net, models, device)
-        self.net.to("meta")  # its own tensors are never used: the stacks replace them in every call
-        self.net.track(self.stacked.on)
+        self.data = reshape_for(data, model_topology(models[0]).input_shape)
+        self.stack = make_stack(models, device, config.switch_penalty)
         self.alive = list(range(len(models)))  # original member index at each stack position
         self.generators = [torch.Generator().manual_seed(s) for s in seeds]
         self.shared_order = len(set(seeds)) == 1
-        params = list(self.stacked.params.values())
+        params = list(self.stack.params.values())
         groups: list[dict[str, Any]] = [
             {"params": [p for p in params if p.dim() > 1], "weight_decay": config.weight_decay},
             {"params": [p for p in params if p.dim() == 1], "weight_decay": 0.0},
         ]
         groups = [g for g in groups if g["params"]]
         if config.optimizer == "sgd":
-            self.optimizer: torch.optim.Optimizer = torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum)
+            self.optimizer: torch.optim.Optimizer = torch.optim.SGD(
+                groups, lr=config.lr, momentum=config.momentum, foreach=True
+            )
         elif config.optimizer == "adamw":
-            self.optimizer = torch.optim.AdamW(groups, lr=config.lr)
+            self.optimizer = torch.optim.AdamW(groups, lr=config.lr, foreach=True)
         else:
-            self.optimizer = torch.optim.Adam(groups, lr=config.lr)
-        self.penalty = config.switch_penalty if self.net.switch_columns else 0.0
+            self.optimizer = torch.optim.Adam(groups, lr=config.lr, foreach=True)
         self.results: dict[int, TrainResult] = {}
         self.curves: dict[int, list[float]] = {i: [] for i in self.alive}
         self.train_loss: dict[int, float] = {}
         self.last: dict[int, tuple[float, float]] = {}
         self.start = time.perf_counter()
-
-    # -- the vectorised functions ---------------------------------------------------------------
-    def _loss(self, params: dict[str, Tensor], buffers: dict[str, Tensor], on: Tensor, x: Tensor, y: Tensor) -> Tensor:
-        loss = task_loss(functional_call(self.net, (params, buffers), (x, on)), y)
-        if self.penalty:
-            loss = loss + self.penalty * self.net.switch_penalty(params, on)
-        return loss
-
-    def _forward(self, params: dict[str, Tensor], buffers: dict[str, Tensor], on: Tensor, x: Tensor) -> Tensor:
-        return functional_call(self.net, (params, buffers), (x, on))
 
     # -- the loop -------------------------------------------------------------------------------
     def run(self, evaluate_test: bool) -> list[TrainResult]:
@@ -505,20 +572,11 @@ class _GroupRun:
         if hook is not None:
             hook(0, config.epochs, math.nan)
         for epoch in range(1, config.epochs + 1):
-            self.net.train()
             orders = [torch.randperm(len(x_train), generator=self.generators[i]).to(self.device) for i in self.alive]
             loss_sum = torch.zeros(len(self.alive), device=self.device)
-            dims: tuple[int | None, ...]
             for number, (begin, end) in enumerate(batches, start=1):
-                if self.shared_order:
-                    index = orders[0][begin:end]
-                    x, y, dims = x_train[index], y_train[index], (0, 0, 0, None, None)
-                else:
-                    index = torch.stack([o[begin:end] for o in orders])
-                    x, y, dims = x_train[index], y_train[index], (0, 0, 0, 0, 0)
-                losses = vmap(self._loss, in_dims=dims)(
-                    self.stacked.params, self.stacked.buffers, self.stacked.on, x, y
-                )
+                index = orders[0][begin:end] if self.shared_order else torch.stack([o[begin:end] for o in orders])
+                losses = self.stack.losses(x_train[index], y_train[index], per_member=not self.shared_order)
                 finite = torch.isfinite(losses.detach())
                 all_finite = bool(finite.all())  # one check per batch: the loop's only sync, as in train_model
                 if not all_finite:
@@ -529,7 +587,7 @@ class _GroupRun:
                     losses = torch.where(finite, losses, 0.0)  # the others take this batch's step
                 self.optimizer.zero_grad(set_to_none=True)
                 losses.sum().backward()
-                self._mask_and_clip()
+                self.stack.prepare_gradients(config.grad_clip)
                 self.optimizer.step()
                 if config.schedule == "cosine":
                     scheduler.step()
@@ -548,22 +606,6 @@ class _GroupRun:
                 break
         self._leave(list(range(len(self.alive))), "ok", None, evaluate_test)
         return [self.results[i] for i in range(len(self.models))]
-
-    def _mask_and_clip(self) -> None:
-        params = self.stacked.params
-        for name, mask in self.stacked.masks.items():
-            grad = params[name].grad
-            if grad is not None:
-                grad.mul_(mask)
-        clip = self.config.grad_clip
-        if clip is None:
-            return
-        grads = [p.grad for p in params.values() if p.grad is not None]
-        # Per member, as clip_grad_norm_ over the member's own parameters (absent ones add zeros).
-        norms = torch.stack([torch.linalg.vector_norm(g.reshape(len(g), -1), dim=1) for g in grads], 1)
-        coef = (clip / (torch.linalg.vector_norm(norms, dim=1) + 1e-6)).clamp(max=1.0)
-        for g in grads:
-            g.mul_(coef.view(-1, *[1] * (g.dim() - 1)).to(g.dtype))
 
     def _end_epoch(self, epoch: int, train_losses: list[float], evaluate_test: bool, hook: Any) -> None:
         metrics = self._evaluate(list(range(len(self.alive))), self.data.x_val, self.data.y_val)
@@ -622,26 +664,19 @@ class _GroupRun:
                 train_loss=self.train_loss.get(member, math.nan),
             )
             model = self.models[member].to(self.device)
-            model.load_state_dict(self.stacked.member_state(position, member))
+            model.load_state_dict(self.stack.member_state(position, member))
 
     def _drop(self, keep: Tensor) -> None:
         index = torch.nonzero(keep.to("cpu")).flatten()
         self.alive = [self.alive[p] for p in index.tolist()]
-        self.stacked.keep(index.to(self.device), self.optimizer)
-        self.net.track(self.stacked.on)
+        self.stack.keep(index.to(self.device), self.optimizer)
 
     @torch.no_grad()
     def _evaluate(self, positions: list[int], x: Tensor, y: Tensor) -> list[tuple[float, float]]:
         """``(metric, loss)`` of the members at ``positions``, computed as :func:`evaluate` does."""
-        index = torch.tensor(positions, device=self.device)
-        params = {k: v[index] for k, v in self.stacked.params.items()}
-        buffers = {k: v[index] for k, v in self.stacked.buffers.items()}
-        on = self.stacked.on[index]
         x, y = x.to(self.device), y.to(self.device)
-        self.net.eval()
-        forward = vmap(self._forward, in_dims=(0, 0, 0, None))
         outputs = torch.cat(
-            [forward(params, buffers, on, x[s : s + EVAL_CHUNK]) for s in range(0, len(x), EVAL_CHUNK)], 1
+            [self.stack.outputs(positions, x[s : s + EVAL_CHUNK]) for s in range(0, len(x), EVAL_CHUNK)], 1
         )
         scale = self.data.target_scale
         return [evaluate(_Replay(out), x, y, self.data.metric, EVAL_CHUNK, scale) for out in outputs]

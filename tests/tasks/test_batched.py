@@ -63,6 +63,34 @@ def mlp_members(norm: str = "batch") -> list[Topology]:
     ]
 
 
+def stacked_mlp_members() -> list[Topology]:
+    """Members :class:`MlpStack` trains: every stacked kind, identity and projection alignments, the
+    same edge with different kinds in different members, and concat edges into blocks and the head."""
+    base = families.mlp(40, [16, 16, 24, 16], 10, act="tanh", residual=False, norm="none")
+
+    def topo(name: str, *edges: dict) -> Topology:
+        return Topology.create(list(base.nodes), list(edges), name=name)
+
+    return [
+        topo("add-concat", {"src": "h1", "dst": "h2", "kind": "add"}, {"src": "x", "dst": "h2", "kind": "concat"}),
+        topo(
+            "scalar-project",
+            {"src": "h1", "dst": "h2", "kind": "scalar", "init": 0.5},
+            {"src": "h2", "dst": "h3", "kind": "scalar", "align": "project", "init": 0.7},
+            {"src": "h3", "dst": "head", "kind": "add", "align": "project"},
+        ),
+        topo(
+            "switch-concat",
+            {"src": "h1", "dst": "h2", "kind": "switch", "init": 1.0},
+            {"src": "h2", "dst": "h4", "kind": "concat"},
+            {"src": "h3", "dst": "h4", "kind": "switch", "align": "project", "init": 0.5},
+            {"src": "h3", "dst": "head", "kind": "concat"},
+        ),
+        topo("add-project", {"src": "h2", "dst": "h3", "kind": "add", "align": "project"}),
+        topo("plain"),
+    ]
+
+
 def built(topology: Topology, seed: int, dtype: torch.dtype = torch.float64) -> torch.nn.Module:
     seed_everything(seed)
     return build_model(topology).to(dtype)
@@ -103,6 +131,33 @@ def test_every_edge_kind_alignment_concat_and_batchnorm_match_alone_in_float64()
     for a, f in zip(alone_models, fused_models, strict=True):
         for (name, p), q in zip(a.state_dict().items(), f.state_dict().values(), strict=True):
             assert torch.allclose(p.double(), q.double(), rtol=1e-6, atol=1e-7), name
+
+
+def test_stacked_mlp_members_match_alone_in_float64_and_leave_one_by_one() -> None:
+    members = stacked_mlp_members()
+    models = [built(t, 0) for t in members]
+    assert isinstance(batched.make_stack(models, torch.device("cpu"), 0.0), batched.MlpStack)
+    config = CONFIG.updated(epochs=3, grad_clip=1.0, weight_decay=1e-4, switch_penalty=1e-2)
+    stops = [None, lambda epoch, value: epoch >= 1, None, lambda epoch, value: epoch >= 2, None]
+    alone_models, fused_models, fused = compare(
+        members, double_data(), config, seeds=[0, 1, 2, 3, 4], stops=stops, tol=1e-9
+    )
+    assert [r.epochs_run for r in fused] == [3, 1, 3, 2, 3]
+    for a, f in zip(alone_models, fused_models, strict=True):
+        assert a.state_dict().keys() == f.state_dict().keys()
+        for (name, p), q in zip(a.state_dict().items(), f.state_dict().values(), strict=True):
+            assert p.dtype == q.dtype and torch.allclose(p.double(), q.double(), rtol=1e-6, atol=1e-7), name
+
+
+def test_stacked_mlp_members_with_per_member_batches_and_adam_match_alone() -> None:
+    members = stacked_mlp_members()[:3]
+    config = CONFIG.updated(optimizer="adamw", schedule="cosine", weight_decay=1e-3)
+    compare(members, double_data(256), config, seeds=[3, 4, 5], tol=1e-9)
+
+
+def test_blocks_without_a_stacked_form_train_as_a_union_network() -> None:
+    models = [built(t, 0) for t in mlp_members(norm="none")]  # gated edges and zero padding
+    assert isinstance(batched.make_stack(models, torch.device("cpu"), 0.0), batched.UnionStack)
 
 
 @pytest.mark.parametrize("optimizer,schedule", [("sgd", "step"), ("adamw", "cosine")])
