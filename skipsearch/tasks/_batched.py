@@ -27,8 +27,9 @@ Per member: its own seed (initial weights are the caller's, built from that seed
 private generator as in :func:`train_model`), optimizer state, gradient clipping, early-stopping
 decision and divergence. One optimizer steps all stacked parameters: Adam, AdamW and SGD are
 elementwise, so that equals K separate steps (PyTorch's ``foreach`` implementations: a few calls for
-all parameters instead of a dozen per parameter, and the very arithmetic of :func:`train_model`'s). A member that stops or diverges leaves the group at
-once (its slices are dropped), without touching the others.
+all parameters instead of a dozen per parameter, and the very arithmetic of :func:`train_model`'s).
+A member that stops or diverges leaves the group at once (its slices are dropped), without
+touching the others.
 
 What cannot be fused trains one at a time (the log says why): dropout (its random masks cannot match
 a lone run's), members whose node shapes differ, and parameters whose shapes differ in more than the
