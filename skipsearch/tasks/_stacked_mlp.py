@@ -149,6 +149,7 @@ class MlpStack:
         self.buffers: dict[str, Tensor] = {}
         """Projection shortcuts' BatchNorm statistics (``num_batches_tracked`` as a float count)."""
         self.rows: dict[str, list[int]] = {}
+        self._row_index: dict[str, Tensor] = {}
         self.training = True
         self.batch_norm: tuple[float, float] = (0.1, 1e-5)
         """The projections' BatchNorm momentum and eps (the same module class in every member)."""
@@ -241,7 +242,11 @@ class MlpStack:
 
     # -- running --------------------------------------------------------------------------------
     def _rows(self, name: str) -> Tensor:
-        return torch.tensor(self.rows[name], device=self.device, dtype=torch.long)
+        """``rows[name]`` as an index tensor on the device, made once per group composition."""
+        index = self._row_index.get(name)
+        if index is None:
+            index = self._row_index[name] = torch.tensor(self.rows[name], device=self.device, dtype=torch.long)
+        return index
 
     def forward(self, x: Tensor) -> Tensor:
         """Every member's output: ``x`` is one batch for all (N x F) or one per member (K x N x F)."""
@@ -388,3 +393,4 @@ class MlpStack:
         for group in optimizer.param_groups:
             group["params"] = [replaced[id(p)] for p in group["params"]]
         self.size = len(kept)
+        self._row_index.clear()
