@@ -101,6 +101,21 @@ def run_one(name: str, k: int, trials: int, args: argparse.Namespace, device: st
     }
 
 
+def warm_up(name: str, args: argparse.Namespace, device: str) -> None:
+    """Pays the process's first-use costs (torch's lazy imports on the first optimizer, allocator
+    and kernel warm-up) before anything is timed: otherwise the first run (K = 1) carries them."""
+    from skipsearch.nn import build_model
+    from skipsearch.search import SearchSpace
+    from skipsearch.tasks import load_task, train_batched, train_model
+
+    config = parse_study_config(study_mapping(name, 2, 1, args, device), f"{name}.yaml")
+    train = config.train_config.updated(epochs=1)
+    data = load_task(config.task.name, seed=config.seed)
+    topologies = SearchSpace(config.backbone.build(), config.space).random_topologies(2, seed=1)
+    train_model(build_model(topologies[0]), data, train, seed=0, evaluate_test=False)
+    train_batched([build_model(t) for t in topologies], data, train, seeds=[0, 0], evaluate_test=False)
+
+
 def training_only(name: str, k: int, args: argparse.Namespace, device: str) -> dict[str, Any]:
     """Training alone, without a study: K models one after the other, then fused, 1 epoch each;
     once for K different topologies of the space (a group's union edges cost compute) and once for
@@ -109,16 +124,13 @@ def training_only(name: str, k: int, args: argparse.Namespace, device: str) -> d
     from skipsearch.search import SearchSpace
     from skipsearch.tasks import load_task, seed_everything, train_batched, train_model
 
+    warm_up(name, args, device)
     config = parse_study_config(study_mapping(name, k, 1, args, device), f"{name}.yaml")
     train = config.train_config.updated(epochs=1)
     data = load_task(config.task.name, seed=config.seed)
     space = SearchSpace(config.backbone.build(), config.space)
     topologies = space.random_topologies(k, seed=1)
     out: dict[str, Any] = {"study": name, "device": device, "k": k}
-    # First use of each path (allocator, kernels, vmap) is slow: warm both up before timing.
-    warm = [build_model(t) for t in topologies[:2]]
-    train_model(warm[0], data, train, seed=0, evaluate_test=False)
-    train_batched(warm, data, train, seeds=[0, 0], evaluate_test=False)
     for case, members in (("topologies", topologies), ("seed_sweep", [topologies[0]] * k)):
         seeds = list(range(k)) if case == "seed_sweep" else [0] * k
         models = []
@@ -155,6 +167,7 @@ def hypervolume_race(k: int, trials: int, args: argparse.Namespace, folder: Path
     from skipsearch.results import hypervolume_history
     from skipsearch.search import stored_reference_point
 
+    warm_up("mnist1d-deep-skips", args, "cpu")
     curves: dict[int, list[tuple[float, float]]] = {}
     budget = None
     for batch in (1, k):
@@ -236,6 +249,7 @@ def main() -> None:
                 print("cuda: skipped (no CUDA device on this machine)")
                 continue
             for name in args.studies.split(","):
+                warm_up(name, args, device)
                 base = None
                 for k in ks + ([256] if device == "cuda" and args.ks is None else []):
                     trials = max(k, 8 if k == 1 else 16) if args.quick else max(2 * k, 32)
@@ -281,7 +295,11 @@ def main() -> None:
     info["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     for run in runs:
         run["metrics"] = len(run["metrics"])
-    out = RESULTS.with_name("batched_trials_hypervolume.json") if args.only_hypervolume else RESULTS
+    out = RESULTS
+    if args.only_hypervolume:
+        out = RESULTS.with_name("batched_trials_hypervolume.json")
+    elif args.sampler == "study":
+        out = RESULTS.with_name("batched_trials_study.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     result = {"machine": info, "args": vars(args), "runs": runs, "training": training, "hypervolume_race": races}
     out.write_text(json.dumps(result, indent=2))
