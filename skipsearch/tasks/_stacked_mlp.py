@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -90,6 +91,17 @@ def _projection(module: nn.Module | None) -> tuple[str, ProjectionShortcut] | No
     return ("align.", align) if isinstance(align, ProjectionShortcut) else None
 
 
+_STATISTICS = ("1.running_mean", "1.running_var", "1.num_batches_tracked")
+"""A projection shortcut's BatchNorm buffers (state-dict fields)."""
+
+T = TypeVar("T")
+
+
+def _required(found: T | None) -> T:
+    assert found is not None  # mlp_stack_unsupported checked it
+    return found
+
+
 def _skip_module(model: nn.Module, edge: SkipEdge) -> nn.Module | None:
     try:
         return model.get_submodule(f"skips.{skip_name(edge)}")
@@ -112,7 +124,8 @@ def _stackable(module: nn.Module | None, edge: SkipEdge) -> bool:
     align = module if wrapper is None else getattr(module, "align", None)
     if edge.align == "identity":
         return align is None or isinstance(align, nn.Identity)
-    return edge.align == "project" and isinstance(align, ProjectionShortcut)
+    # A BatchNorm without momentum averages over num_batches_tracked, which F.batch_norm does not.
+    return edge.align == "project" and isinstance(align, ProjectionShortcut) and align[1].momentum is not None
 
 
 def mlp_stack_unsupported(models: Sequence[nn.Module]) -> str | None:
@@ -143,11 +156,12 @@ class MlpStack:
     def __init__(self, models: Sequence[nn.Module], device: torch.device, penalty: float) -> None:
         topologies = [model_topology(m) for m in models]
         self.size = len(models)
+        self.dtype = next(models[0].parameters()).dtype
         self.device = device
         self.penalty = penalty
         self.params: dict[str, Tensor] = {}
         self.buffers: dict[str, Tensor] = {}
-        """Projection shortcuts' BatchNorm statistics (``num_batches_tracked`` as a float count)."""
+        """Projection shortcuts' BatchNorm statistics."""
         self.rows: dict[str, list[int]] = {}
         self._row_index: dict[str, Tensor] = {}
         self.training = True
@@ -175,30 +189,28 @@ class MlpStack:
         first = topologies[0]
         index, shapes = first.index, first.shapes
         own = [t.input_sources(node_id) for t in topologies]
-        linears = [_linear(m, node_id) for m in models]
-        assert all(lin is not None for lin in linears)
+        linears = [_required(_linear(m, node_id)) for m in models]
         inputs = []
         for source in sorted({s for sources in own for s in sources}, key=index.__getitem__):
             rows = [k for k, sources in enumerate(own) if source in sources]
             slices = []
             for k in rows:
                 at = sum(shapes[s][0] for s in own[k][: own[k].index(source)])
-                slices.append(linears[k][1].weight[:, at : at + shapes[source][0]])  # type: ignore[index]
+                slices.append(linears[k][1].weight[:, at : at + shapes[source][0]])
             inputs.append(_Input(source, f"{node_id}<{source}.weight"))
             self._add(inputs[-1].weight, slices, rows)
         # Inputs every member reads first: the product of the first of them starts from the bias.
         inputs.sort(key=lambda i: len(self.rows[i.weight]) < self.size)
         bias = None
-        prefix, linear, act = linears[0]  # type: ignore[misc]
-        if linear.bias is not None:
+        if linears[0][1].bias is not None:
             bias = f"{node_id}.bias"
-            self._add(bias, [lin[1].bias for lin in linears], list(range(self.size)))  # type: ignore[index,misc]
-        for k, (prefix, _, _) in enumerate(linears):  # type: ignore[misc]
+            self._add(bias, [linear.bias for _, linear, _ in linears], list(range(self.size)))
+        for k, (prefix, _, _) in enumerate(linears):
             self.layouts[k][f"{prefix}weight"] = [f"{node_id}<{s}.weight" for s in own[k]]
             if bias is not None:
                 self.layouts[k][f"{prefix}bias"] = [bias]
         post = str(topologies[0].nodes[index[node_id]].params.get("post", "none"))
-        return _Node(node_id, tuple(inputs), bias, act, self._edges(models, topologies, node_id), post)
+        return _Node(node_id, tuple(inputs), bias, linears[0][2], self._edges(models, topologies, node_id), post)
 
     def _edges(self, models: Sequence[nn.Module], topologies: list[Topology], node_id: str) -> tuple[_Edge, ...]:
         index = topologies[0].index
@@ -210,7 +222,8 @@ class MlpStack:
         edges = []
         for (source, kind, align), rows in sorted(held.items(), key=lambda item: (index[item[0][0]], item[0][1:])):
             name = f"{node_id}<{source}.{kind}.{align}"
-            self.masks[name] = torch.zeros(self.size, device=self.device).index_fill_(0, torch.tensor(rows), 1.0)
+            mask = torch.zeros(self.size, device=self.device, dtype=self.dtype)
+            self.masks[name] = mask.index_fill_(0, torch.tensor(rows, device=self.device), 1.0)
             self.rows[name] = rows
             key = f"skips.{source}__{node_id}."
             param = None
@@ -227,17 +240,14 @@ class MlpStack:
         return tuple(edges)
 
     def _add_projection(self, prefix: str, modules: list[nn.Module], rows: list[int], key: str) -> None:
-        found = [_projection(m) for m in modules]
-        assert all(f is not None for f in found)
-        _, first = found[0]  # type: ignore[misc]
-        self.batch_norm = (first[1].momentum, first[1].eps)
-        states = [f[1].state_dict() for f in found]  # type: ignore[index]
+        found = [_required(_projection(m)) for m in modules]
+        norm = found[0][1][1]
+        self.batch_norm = (float(norm.momentum), float(norm.eps))
+        states = [projection.state_dict() for _, projection in found]
         for field in states[0]:
-            # "0.weight" is the linear map; "1.*" the BatchNorm's weight, bias and statistics
-            buffer = field.startswith("1.") and field != "1.weight" and field != "1.bias"
-            values = [state[field].to(first[0].weight.dtype) if buffer else state[field] for state in states]
-            self._add(f"{prefix}.{field}", values, rows, buffer=buffer)
-            for k, (inner, _) in zip(rows, found, strict=True):  # type: ignore[misc]
+            # "0.weight" is the linear map; "1.*" the BatchNorm's weight and bias, then its statistics
+            self._add(f"{prefix}.{field}", [state[field] for state in states], rows, buffer=field in _STATISTICS)
+            for k, (inner, _) in zip(rows, found, strict=True):
                 self.layouts[k][f"{key}{inner}{field}"] = [f"{prefix}.{field}"]
 
     # -- running --------------------------------------------------------------------------------
@@ -362,8 +372,6 @@ class MlpStack:
         for key, names in self.layouts[member].items():
             parts = [self._stacked(n)[self.rows[n].index(position)].detach() for n in names]
             state[key] = torch.cat(parts, 1) if len(parts) > 1 else parts[0]
-            if key.endswith("num_batches_tracked"):
-                state[key] = state[key].round().long()
         return state
 
     def keep(self, index: Tensor, optimizer: torch.optim.Optimizer) -> None:
