@@ -242,7 +242,8 @@ class MlpStack:
     def _add_projection(self, prefix: str, modules: list[nn.Module], rows: list[int], key: str) -> None:
         found = [_required(_projection(m)) for m in modules]
         norm = found[0][1][1]
-        self.batch_norm = (float(norm.momentum), float(norm.eps))
+        assert isinstance(norm, nn.BatchNorm1d) and norm.momentum is not None  # _stackable checked it
+        self.batch_norm = (norm.momentum, norm.eps)
         states = [projection.state_dict() for _, projection in found]
         for field in states[0]:
             # "0.weight" is the linear map; "1.*" the BatchNorm's weight and bias, then its statistics
