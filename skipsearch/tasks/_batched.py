@@ -62,7 +62,7 @@ from skipsearch.nn._skips import make_skip
 from skipsearch.tasks._config import TrainConfig
 from skipsearch.tasks._data import TaskData, reshape_for
 from skipsearch.tasks._metrics import evaluate, task_loss
-from skipsearch.tasks._stacked_mlp import MlpStack, mlp_stack_unsupported
+from skipsearch.tasks._stacked_mlp import MlpStack, keep_rows, mlp_stack_unsupported
 from skipsearch.tasks._train import (
     _EPOCH_HOOK,
     ShouldStop,
@@ -306,18 +306,7 @@ class _Stacked:
 
     def keep(self, index: Tensor, optimizer: torch.optim.Optimizer) -> None:
         """Keeps the stack positions ``index`` (members that leave are dropped), optimizer state included."""
-        replaced: dict[int, Tensor] = {}
-        for name, param in list(self.params.items()):
-            kept = param.detach()[index].clone().requires_grad_(param.requires_grad)
-            replaced[id(param)] = kept
-            state = optimizer.state.pop(param, None)
-            if state is not None:
-                optimizer.state[kept] = {
-                    k: v[index].clone() if isinstance(v, Tensor) and v.dim() > 0 else v for k, v in state.items()
-                }
-            self.params[name] = kept
-        for group in optimizer.param_groups:
-            group["params"] = [replaced[id(p)] for p in group["params"]]
+        keep_rows(self.params, index, optimizer)
         self.buffers = {k: v[index] for k, v in self.buffers.items()}
         self.masks = {k: v[index] for k, v in self.masks.items()}
         self.on = self.on[index]

@@ -150,6 +150,24 @@ def mlp_stack_unsupported(models: Sequence[nn.Module]) -> str | None:
     return None
 
 
+def keep_rows(params: dict[str, Tensor], rows: Tensor | dict[str, Tensor], optimizer: torch.optim.Optimizer) -> None:
+    """Replaces each stacked parameter by its ``rows`` (one index for all, or one per name), in
+    ``params`` and in ``optimizer``, whose state for the kept rows goes along."""
+    replaced: dict[int, Tensor] = {}
+    for name, param in list(params.items()):
+        at = rows if isinstance(rows, Tensor) else rows[name]
+        kept = param.detach()[at].clone().requires_grad_(param.requires_grad)
+        replaced[id(param)] = kept
+        state = optimizer.state.pop(param, None)
+        if state is not None:
+            optimizer.state[kept] = {
+                k: v[at].clone() if isinstance(v, Tensor) and v.dim() > 0 else v for k, v in state.items()
+            }
+        params[name] = kept
+    for group in optimizer.param_groups:
+        group["params"] = [replaced[id(p)] for p in group["params"]]
+
+
 class MlpStack:
     """The stacked members of a group of MLPs (see the module docstring)."""
 
@@ -379,27 +397,15 @@ class MlpStack:
         """Keeps the stack positions ``index`` (members that leave are dropped), optimizer state included."""
         kept = index.tolist()
         new_position = {old: new for new, old in enumerate(kept)}
-        replaced: dict[int, Tensor] = {}
+        slots: dict[str, Tensor] = {}
         for name, rows in list(self.rows.items()):
-            slots = [i for i, row in enumerate(rows) if row in new_position]
-            self.rows[name] = [new_position[rows[i]] for i in slots]
+            at = [i for i, row in enumerate(rows) if row in new_position]
+            self.rows[name] = [new_position[rows[i]] for i in at]
+            slots[name] = torch.tensor(at, device=self.device, dtype=torch.long)
             if name in self.masks:
                 self.masks[name] = self.masks[name][index]
-            at = torch.tensor(slots, device=self.device, dtype=torch.long)
             if name in self.buffers:
-                self.buffers[name] = self.buffers[name][at]
-            param = self.params.get(name)
-            if param is None:
-                continue
-            fresh = param.detach()[at].clone().requires_grad_(param.requires_grad)
-            replaced[id(param)] = fresh
-            state = optimizer.state.pop(param, None)
-            if state is not None:
-                optimizer.state[fresh] = {
-                    k: v[at].clone() if isinstance(v, Tensor) and v.dim() > 0 else v for k, v in state.items()
-                }
-            self.params[name] = fresh
-        for group in optimizer.param_groups:
-            group["params"] = [replaced[id(p)] for p in group["params"]]
+                self.buffers[name] = self.buffers[name][slots[name]]
+        keep_rows(self.params, slots, optimizer)
         self.size = len(kept)
         self._row_index.clear()
