@@ -15,6 +15,7 @@ from skipsearch._names import MAX_STUDY_NAME, STUDY_NAME_PATTERN
 from skipsearch._objects import call_user, load_object
 from skipsearch.errors import UserError
 from skipsearch.tasks import (
+    MAX_THREADS,
     METRIC_DIRECTIONS,
     METRICS,
     TASKS,
@@ -373,7 +374,7 @@ class ExecutionConfig(_Strict):
     """Seconds without a heartbeat after which a RUNNING trial counts as its worker's loss (failed and
     re-queued). Beats run from the moment the trial starts (sampling included) until it ends."""
     max_retry: int = Field(default=3, ge=0)
-    threads_per_worker: int | None = Field(default=None, ge=1)
+    threads_per_worker: int | None = Field(default=None, ge=1, le=MAX_THREADS)
     dedupe: bool = True
     """Reuse the metrics of a topology already evaluated in the study with the same seed."""
     batch_trials: Annotated[int, Field(ge=1)] | Literal["auto"] = 1

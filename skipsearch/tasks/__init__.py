@@ -8,7 +8,7 @@ final model is computed once, at the end.
 
 from skipsearch.tasks._arrays import SplitSettings, task_from_arrays
 from skipsearch.tasks._batched import FusionError, auto_batch_size, fusion_key, train_batched
-from skipsearch.tasks._config import TrainConfig
+from skipsearch.tasks._config import MAX_THREADS, TrainConfig
 from skipsearch.tasks._data import METRIC_DIRECTIONS, METRICS, REGRESSION_METRICS, TaskData, reshape_for
 from skipsearch.tasks._files import DATA_PATH_ENV, combined_fingerprint, fingerprint, infer_kind
 from skipsearch.tasks._gradients import (
@@ -51,6 +51,7 @@ __all__ = [
     "DEFAULT_BATCH",
     "ENTRY_POINT_GROUP",
     "EXPLODING",
+    "MAX_THREADS",
     "METRICS",
     "METRIC_DIRECTIONS",
     "PROBES",

@@ -6,6 +6,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+MAX_THREADS = 1024
+"""The most CPU threads a setting may ask for: more than any machine has; libgomp aborts the process
+when it cannot allocate the pool asked for (``threads: 2147483647`` in a bundle's manifest did)."""
+
 
 class TrainConfig(BaseModel):
     """Training settings. Study files embed this as their ``training:`` mapping; each task has
@@ -31,7 +35,7 @@ class TrainConfig(BaseModel):
     """Clip the gradients' global norm to this value."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """``auto``: CUDA when available, else the CPU."""
-    threads: int | None = Field(default=None, ge=1)
+    threads: int | None = Field(default=None, ge=1, le=MAX_THREADS)
     """CPU threads for torch (``torch.set_num_threads``); ``None`` keeps torch's setting."""
 
     def updated(self, **changes: Any) -> TrainConfig:

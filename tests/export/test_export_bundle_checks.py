@@ -166,6 +166,8 @@ def test_a_consistently_rewritten_model_file_shows_in_reproduction(bundle: Path)
         ({"metrics": {"accuracy": []}}, ["metrics", "'accuracy' must be a number or null"]),  # found by the fuzz suite
         ({"hash": ["x"]}, ["hash: Input should be a valid string"]),
         ({"train_config": {"epochs": "many"}}, ["train_config.epochs"]),
+        # found by the fuzz suite: libgomp aborted the process allocating a pool of 2**31 - 1 threads
+        ({"train_config": {"threads": 2**31 - 1}}, ["train_config.threads", "less than or equal to 1024"]),
     ],
 )
 def test_a_manifest_of_the_wrong_shape_is_one_clear_line(bundle: Path, manifest: Any, fragments: list[str]) -> None:

@@ -58,6 +58,8 @@ def test_yaml_bare_off_is_the_off_kind(tmp_path: Path) -> None:
         ({"training": {"epoch": 3}}, "training.epoch: unknown key"),
         ({"trials": 0}, "trials"),
         ({"sampler": {"name": "annealing"}}, "sampler.name"),
+        ({"training": {"threads": 2**31 - 1}}, "training.threads"),
+        ({"execution": {"threads_per_worker": 10**6}}, "execution.threads_per_worker"),
     ],
 )
 def test_bad_study_files_name_the_key(tmp_path: Path, change: dict, expected: str) -> None:
