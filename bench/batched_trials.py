@@ -232,6 +232,7 @@ def main() -> None:
     parser.add_argument("--hypervolume", action="store_true", help="also race K=1 and K=8 to a hypervolume")
     parser.add_argument("--only-hypervolume", action="store_true", help="the hypervolume race alone")
     parser.add_argument("--race-seeds", type=int, default=3, help="study seeds the hypervolume race runs")
+    parser.add_argument("--race-k", type=int, default=8, help="trials per group in the hypervolume race")
     args = parser.parse_args()
     if args.quick and args.epochs is None:
         args.epochs = 2
@@ -283,11 +284,12 @@ def main() -> None:
     if args.hypervolume:
         for seed in range(args.race_seeds):
             with tempfile.TemporaryDirectory(prefix="skipsearch-bench-") as tmp:
-                race = hypervolume_race(8, 24 if args.quick else 40, args, Path(tmp), seed)
+                race = hypervolume_race(args.race_k, 24 if args.quick else 40, args, Path(tmp), seed)
             races.append(race)
             print(
                 f"cpu mnist1d-deep-skips seed {seed}: time to the one-at-a-time run's final hypervolume: K=1 "
-                f"{race['seconds_to_target'][1]} s, K=8 {race['seconds_to_target'][8]} s (x{race['speedup']}); "
+                f"{race['seconds_to_target'][1]} s, K={args.race_k} {race['seconds_to_target'][args.race_k]} s "
+                f"(x{race['speedup']}); "
                 f"final: {race['final']}"
             )
         ratios = sorted(r["speedup"] or 0.0 for r in races)

@@ -2,7 +2,7 @@
 
 from skipsearch.search._artifacts import ARTIFACT_DIR_ENV, TopologyArtifacts, artifact_dir_for, open_artifact_store
 from skipsearch.search._config import StudyConfig, load_study_config, parse_study_config
-from skipsearch.search._early_stopping import FinishedTrial, ParetoEarlyStopper
+from skipsearch.search._early_stopping import FinishedTrial, ParetoEarlyStopper, share_peers
 from skipsearch.search._hypervolume import (
     REFERENCE_ATTR,
     default_reference_point,
@@ -95,6 +95,7 @@ __all__ = [
     "run_worker",
     "safe_url",
     "save_dashboard_plots",
+    "share_peers",
     "stored_reference_point",
     "study_reference_point",
     "sync_results",

@@ -28,6 +28,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from skipsearch.nn import build_model
 from skipsearch.search._artifacts import TopologyArtifacts
+from skipsearch.search._early_stopping import share_peers
 from skipsearch.search._objective import Objective, TrialFailed, metric_attrs
 from skipsearch.search._storage import is_connection_error
 from skipsearch.search._worker import WORKER_ATTR, Shutdown, TrackedObjective, worker_id
@@ -226,6 +227,7 @@ class BatchedRunner:
                 finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))  # read once per group
                 for m in members:
                     self._prepare(m, members, finished)
+                share_peers([m.stopper for m in members])
                 _write_attrs(study, buffered)
                 sampled = time.perf_counter()
                 self._train(members)

@@ -6,6 +6,11 @@ training, so the only open question is whether its accuracy can still reach the 
 that cost. The trial is compared, epoch for epoch, with finished trials that cost no more than it:
 if one of them was already ``margin`` better at the same point of training (same fraction of the
 epoch budget), the new trial would most likely end dominated by it, and training stops.
+
+Trials trained together (``execution.batch_trials``) start before any of them finishes, so they
+also compare with each other (:func:`share_peers`): a member stops when a peer that costs no more
+was ``margin`` better after the same epoch, the decision it would have met had that peer trained
+first. A peer counts while it trains; one that left the group earlier has no value to compare.
 """
 
 from __future__ import annotations
@@ -40,8 +45,15 @@ class ParetoEarlyStopper:
         margin: float = 0.02,
         metric: str = "accuracy",
         maximize: bool = True,
+        number: int | None = None,
     ) -> None:
-        """``metric`` names the validation metric in reasons; ``maximize`` false: smaller is better (RMSE)."""
+        """``metric`` names the validation metric in reasons; ``maximize`` false: smaller is better (RMSE);
+        ``number`` is the running trial's, named in its peers' reasons."""
+        self.number = number
+        self.costs = tuple(costs)
+        self.curve: list[float] = []
+        """The running trial's values so far, as its peers see them."""
+        self.peers: list[ParetoEarlyStopper] = []
         self.metric = metric
         self.sign = 1.0 if maximize else -1.0
         self.epochs = epochs
@@ -53,17 +65,40 @@ class ParetoEarlyStopper:
 
     def __call__(self, epoch: int, value: float) -> bool:
         """True to stop after ``epoch`` (1-based) with validation metric ``value``."""
+        self.observe(epoch, value)
         if epoch < self.min_epoch or epoch >= self.epochs:
             return False
         for rival in self.rivals:
             at = _value_at(rival.curve, epoch / self.epochs)
             if self.sign * (at - value) > self.margin:
-                self.reason = (
-                    f"at epoch {epoch}/{self.epochs} {self.metric} {value:.4f} trails trial {rival.number} "
-                    f"({at:.4f} at the same point), which costs no more; it cannot plausibly reach the front"
-                )
-                return True
+                return self._stop(epoch, value, f"trial {rival.number} ({at:.4f} at the same point)")
+        for peer in self.peers:
+            if len(peer.curve) >= epoch and self.sign * (peer.curve[epoch - 1] - value) > self.margin:
+                at = peer.curve[epoch - 1]
+                return self._stop(epoch, value, f"trial {peer.number} of its group ({at:.4f} after the same epoch)")
         return False
+
+    def observe(self, epoch: int, value: float) -> None:
+        """Hears the running trial's ``value`` after ``epoch``; a fused trainer tells every member of
+        its group before any of them decides, so peers compare values of the same epoch."""
+        self.curve[epoch - 1 :] = [value]
+
+    def _stop(self, epoch: int, value: float, rival: str) -> bool:
+        self.reason = (
+            f"at epoch {epoch}/{self.epochs} {self.metric} {value:.4f} trails {rival}, "
+            "which costs no more; it cannot plausibly reach the front"
+        )
+        return True
+
+
+def share_peers(stoppers: Sequence[object]) -> None:
+    """Lets the Pareto early stoppers among ``stoppers`` (one fused group's) compare with each other:
+    each gets as peers the others that cost no more in every cost objective."""
+    group = [s for s in stoppers if isinstance(s, ParetoEarlyStopper)]
+    for stopper in group:
+        stopper.peers = [
+            p for p in group if p is not stopper and all(a <= b for a, b in zip(p.costs, stopper.costs, strict=True))
+        ]
 
 
 def _value_at(curve: Sequence[float], fraction: float) -> float:

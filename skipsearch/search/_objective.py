@@ -239,6 +239,7 @@ class Objective:
             margin=early.margin,
             metric=self.data.metric,
             maximize=METRIC_DIRECTIONS[self.data.metric] == "max",
+            number=trial.number,
         )
 
 

@@ -444,6 +444,8 @@ def train_batched(
     cannot be fused trains alone (logged with the reason). ``max_group`` caps a group's size; a group that
     runs out of memory is split in two and retrained, with a log line. ``train_seconds`` of a fused
     member is its share of the group's wall time (the time until it left, over the group's size).
+    A ``should_stop`` with an ``observe(epoch, value)`` method hears the value of every member of its
+    group after each epoch before any member's ``should_stop`` decides (peer-aware early stopping).
     """
     if len(seeds) != len(models):
         raise ValueError("train_batched needs one seed per model")
@@ -609,8 +611,11 @@ class _GroupRun:
                 leaving[position] = ("diverged", f"validation loss became {val_loss} after epoch {epoch}")
                 continue
             self.curves[member].append(val_metric)
+            if (observe := getattr(self.stops[member], "observe", None)) is not None:
+                observe(epoch, val_metric)  # every member's value is heard before any decides
+        for position, member in enumerate(self.alive):
             stop = self.stops[member]
-            if stop is not None and stop(epoch, val_metric):
+            if position not in leaving and stop is not None and stop(epoch, self.curves[member][-1]):
                 leaving[position] = ("stopped", f"stopped early after epoch {epoch} of {self.config.epochs}")
         if hook is not None and self.alive:
             hook(epoch, self.config.epochs, metrics[0][0])

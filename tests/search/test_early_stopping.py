@@ -1,4 +1,4 @@
-from skipsearch.search import FinishedTrial, ParetoEarlyStopper
+from skipsearch.search import FinishedTrial, ParetoEarlyStopper, share_peers
 
 
 def test_stops_a_trial_that_trails_a_cheaper_one() -> None:
@@ -23,3 +23,27 @@ def test_curves_of_other_budgets_compare_by_fraction() -> None:
     stopper = ParetoEarlyStopper([rival], [1.0, 2.0], epochs=5, min_epoch_fraction=0.2, margin=0.0)
     assert stopper(1, 0.15)  # 20% through: rival had 0.2
     assert not stopper(1, 0.25)
+
+
+def test_members_of_a_group_compare_with_peers_that_cost_no_more() -> None:
+    cheap, dear, dearer = (
+        ParetoEarlyStopper([], [cost], epochs=5, min_epoch_fraction=0.4, number=n)
+        for n, cost in enumerate((1.0, 2.0, 3.0))
+    )
+    share_peers([cheap, None, dear, dearer])
+    assert cheap.peers == [] and dear.peers == [cheap] and dearer.peers == [cheap, dear]
+    for stopper, value in ((cheap, 0.5), (dear, 0.45), (dearer, 0.49)):  # a fused trainer: all heard first
+        stopper.observe(2, value)
+    assert not cheap(2, 0.5)
+    assert dear(2, 0.45)
+    assert "trial 0 of its group (0.5000 after the same epoch)" in (dear.reason or "")
+    assert not dearer(2, 0.49)  # within the margin of the cheap one; the dear one trails it
+
+
+def test_a_peer_that_left_the_group_is_not_compared() -> None:
+    first, second = (ParetoEarlyStopper([], [1.0], epochs=6, min_epoch_fraction=0.2, number=n) for n in (0, 1))
+    share_peers([first, second])
+    first.observe(1, 0.9)  # then it left the group
+    second.observe(1, 0.9)
+    second.observe(2, 0.1)
+    assert not second(2, 0.1)

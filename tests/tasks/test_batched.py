@@ -248,3 +248,27 @@ def test_a_parameter_that_does_not_fit_the_group_trains_alone(caplog: pytest.Log
     with caplog.at_level(logging.INFO, logger="skipsearch.batched"), pytest.raises(RuntimeError):
         train_batched(models, double_data(256), CONFIG, seeds=[0, 0])
     assert "training 2 models one at a time" in caplog.text and "does not fit the group's" in caplog.text
+
+
+def test_every_members_value_is_heard_before_any_member_decides() -> None:
+    heard: list[tuple[str, int, int]] = []
+
+    class Peer:
+        def __init__(self, member: int) -> None:
+            self.member = member
+
+        def observe(self, epoch: int, value: float) -> None:
+            heard.append(("observe", epoch, self.member))
+
+        def __call__(self, epoch: int, value: float) -> bool:
+            heard.append(("decide", epoch, self.member))
+            return self.member == 0 and epoch == 1  # the first member leaves; the second still hears itself
+
+    members = stacked_mlp_members()[:2]
+    models = [built(t, 0) for t in members]
+    results = train_batched(models, double_data(256), CONFIG, seeds=[0, 1], should_stop=[Peer(0), Peer(1)])
+    assert [r.epochs_run for r in results] == [1, 2]
+    assert heard == [
+        ("observe", 1, 0), ("observe", 1, 1), ("decide", 1, 0), ("decide", 1, 1),
+        ("observe", 2, 1), ("decide", 2, 1),
+    ]  # fmt: skip
