@@ -229,7 +229,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--sampler", default="random", help="random (default), or 'study' for the study's own")
     parser.add_argument("--devices", default="cpu,cuda")
-    parser.add_argument("--hypervolume", action="store_true", help="also race K=1 and K=8 to a hypervolume")
+    parser.add_argument("--hypervolume", action="store_true", help="also race K=1 and K=--race-k to a hypervolume")
     parser.add_argument("--only-hypervolume", action="store_true", help="the hypervolume race alone")
     parser.add_argument("--race-seeds", type=int, default=3, help="study seeds the hypervolume race runs")
     parser.add_argument("--race-k", type=int, default=8, help="trials per group in the hypervolume race")
@@ -289,8 +289,7 @@ def main() -> None:
             print(
                 f"cpu mnist1d-deep-skips seed {seed}: time to the one-at-a-time run's final hypervolume: K=1 "
                 f"{race['seconds_to_target'][1]} s, K={args.race_k} {race['seconds_to_target'][args.race_k]} s "
-                f"(x{race['speedup']}); "
-                f"final: {race['final']}"
+                f"(x{race['speedup']}); final: {race['final']}"
             )
         ratios = sorted(r["speedup"] or 0.0 for r in races)
         print(f"hypervolume race: median speed-up x{ratios[len(ratios) // 2]} over {len(races)} seeds ({ratios})")

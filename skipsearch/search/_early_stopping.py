@@ -59,8 +59,7 @@ class ParetoEarlyStopper:
         self.epochs = epochs
         self.min_epoch = max(1, round(min_epoch_fraction * epochs))
         self.margin = margin
-        # Only trials at most as costly in every cost objective can dominate this one.
-        self.rivals = [f for f in finished if all(a <= b for a, b in zip(f.costs, costs, strict=True)) and f.curve]
+        self.rivals = [f for f in finished if _costs_no_more(f.costs, self.costs) and f.curve]
         self.reason: str | None = None
 
     def __call__(self, epoch: int, value: float) -> bool:
@@ -96,9 +95,12 @@ def share_peers(stoppers: Sequence[object]) -> None:
     each gets as peers the others that cost no more in every cost objective."""
     group = [s for s in stoppers if isinstance(s, ParetoEarlyStopper)]
     for stopper in group:
-        stopper.peers = [
-            p for p in group if p is not stopper and all(a <= b for a, b in zip(p.costs, stopper.costs, strict=True))
-        ]
+        stopper.peers = [p for p in group if p is not stopper and _costs_no_more(p.costs, stopper.costs)]
+
+
+def _costs_no_more(rival: Sequence[float], costs: Sequence[float]) -> bool:
+    """Whether ``rival`` costs at most ``costs`` in every cost objective: only then can it dominate."""
+    return all(a <= b for a, b in zip(rival, costs, strict=True))
 
 
 def _value_at(curve: Sequence[float], fraction: float) -> float:
