@@ -169,6 +169,8 @@ def hypervolume_race(k: int, trials: int, args: argparse.Namespace, folder: Path
 
     warm_up("mnist1d-deep-skips", args, "cpu")
     curves: dict[int, list[tuple[float, float]]] = {}
+    ended: dict[int, list[float]] = {}
+    """Per K: when each trial of the run ended (completed, pruned or failed), in seconds from its start."""
     budget = None
     for batch in (1, k):
         data = yaml.safe_load((ROOT / "studies" / "mnist1d-deep-skips.yaml").read_text())
@@ -182,27 +184,31 @@ def hypervolume_race(k: int, trials: int, args: argparse.Namespace, folder: Path
         study = run_worker(url, data["name"], timeout=budget)
         ref = stored_reference_point(study)
         assert ref is not None
-        done = sorted(
-            (t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE),
-            key=lambda t: t.datetime_complete,
-        )
-        start = min(t.datetime_start for t in study.get_trials(deepcopy=False) if t.datetime_start)
+        run = study.get_trials(deepcopy=False)
+        done = sorted((t for t in run if t.state == TrialState.COMPLETE), key=lambda t: t.datetime_complete)
+        start = min(t.datetime_start for t in run if t.datetime_start)
+        ended[batch] = sorted((t.datetime_complete - start).total_seconds() for t in run if t.datetime_complete)
         values = np.array([t.values for t in done], dtype=float).reshape(-1, 2)
         history = hypervolume_history(values, ["max", "min"], [ref["accuracy"], ref["macs"]])
         times = [(t.datetime_complete - start).total_seconds() for t in done]
         curves[batch] = list(zip(times, history.tolist(), strict=True))
         if batch == 1:
-            budget = curves[1][-1][0]
+            budget = ended[1][-1]
     target = curves[1][-1][1]
     reach = {b: next((t for t, hv in c if hv >= target - 1e-12), None) for b, c in curves.items()}
     ratio = None if reach[k] is None or not reach[k] else round(reach[1] / reach[k], 2)
-    final = {b: {"trials": len(c), "seconds": round(c[-1][0], 1), "hypervolume": c[-1][1]} for b, c in curves.items()}
+    final = {
+        b: {"trials": len(c), "ended": len(ended[b]), "seconds": round(ended[b][-1], 1), "hypervolume": c[-1][1]}
+        for b, c in curves.items()
+    }
+    spent = {b: None if t is None else sum(e <= t for e in ended[b]) for b, t in reach.items()}
     return {
         "k": k,
         "seed": seed,
         "trials": trials,
         "target_hypervolume": target,
         "seconds_to_target": reach,
+        "trials_to_target": spent,
         "speedup": ratio,
         "final": final,
     }
@@ -289,7 +295,8 @@ def main() -> None:
             print(
                 f"cpu mnist1d-deep-skips seed {seed}: time to the one-at-a-time run's final hypervolume: K=1 "
                 f"{race['seconds_to_target'][1]} s, K={args.race_k} {race['seconds_to_target'][args.race_k]} s "
-                f"(x{race['speedup']}); final: {race['final']}"
+                f"(x{race['speedup']}) after {race['trials_to_target'][1]} and {race['trials_to_target'][args.race_k]} "
+                f"trials (completed, pruned or failed); final: {race['final']}"
             )
         ratios = sorted(r["speedup"] or 0.0 for r in races)
         print(f"hypervolume race: median speed-up x{ratios[len(ratios) // 2]} over {len(races)} seeds ({ratios})")

@@ -1,8 +1,9 @@
 """``sampler: predictor``: an Optuna sampler that trains only the candidates a graph predictor likes best.
 
-After ``n_startup_trials`` random trials, each new trial (re)fits the predictor on the study's
-finished trials (only when some finished since the last fit), proposes candidates (mutations of
-the Pareto set and random ones), scores each by the hypervolume it would add at an optimistic
+After ``n_startup_trials`` random trials (finished or pruned), each new trial (re)fits the
+predictor on the study's finished and pruned trials (only when some ended since the last fit; a
+pruned trial counts with the values it had reached when stopped), proposes candidates (mutations
+of the Pareto set and random ones), scores each by the hypervolume it would add at an optimistic
 prediction (mean + ``exploration`` x ensemble std for predicted objectives; params, MACs and FLOPs
 are computed exactly), and returns the best one not already taken.
 
@@ -11,6 +12,9 @@ pruned) share one scored pool: each pick's optimistic point joins the observed o
 already measured (the "believer" heuristic of batch Bayesian optimisation), so the next pick is
 ranked by what it adds beyond the pending ones. A group of K trials costs one fit and one pool
 instead of K, and its members spread over the front instead of crowding one spot of it.
+
+With ``background_fit`` the fit runs in a child process (:mod:`._background`) while the trials it
+will not see yet train, so a pick waits for no fit but uses one that is a trial (or a group) behind.
 
 Several workers share a study: a candidate whose topology hash is already claimed by another
 trial (finished, running or waiting) is skipped. A trial claims its hash in a system attribute
@@ -32,6 +36,7 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from skipsearch.nn import cpu_threads
+from skipsearch.predictor._background import BackgroundFit, FitInputs
 from skipsearch.predictor._train import FitConfig, Predictor, fit_predictor
 from skipsearch.results import front_mask, hypervolume
 from skipsearch.topology import Topology, topology_cost
@@ -66,8 +71,9 @@ class PredictorSampler(optuna.samplers.BaseSampler):
     order (their directions come from the study). In a study file, ``sampler.options`` may set
     ``n_startup_trials`` (random warm-up), ``n_candidates`` (proposals scored per trial),
     ``mutation_fraction`` (share of them mutated from the Pareto set), ``exploration`` (std
-    multiples added to predictions), ``shortlist`` (candidates re-scored with exact costs) and
-    ``fit_config`` (a mapping of :class:`FitConfig` fields).
+    multiples added to predictions), ``shortlist`` (candidates re-scored with exact costs),
+    ``fit_config`` (a mapping of :class:`FitConfig` fields) and ``background_fit`` (refit in a
+    child process, on a second core, while the picked trials train: see :meth:`_refit`).
     """
 
     def __init__(
@@ -86,6 +92,7 @@ class PredictorSampler(optuna.samplers.BaseSampler):
         shortlist: int = 16,
         features: Callable[[Topology], list[float]] | None = None,
         feature_names: Sequence[str] = (),
+        background_fit: bool = False,
     ) -> None:
         self._decode = params_to_topology
         self._space = dict(search_space)
@@ -111,6 +118,7 @@ class PredictorSampler(optuna.samplers.BaseSampler):
         self._features = features
         self._feature_names = tuple(feature_names) if features is not None else ()
         self._feature_cache: dict[str, list[float]] = {}
+        self._background = BackgroundFit() if background_fit else None
 
     # -- optuna's interface ---------------------------------------------------------------------
     def reseed_rng(self) -> None:
@@ -127,10 +135,13 @@ class PredictorSampler(optuna.samplers.BaseSampler):
             return {}  # a retried or enqueued trial keeps its parameters (and a retry keeps its claim)
         trials = study.get_trials(deepcopy=False)
         complete = [t for t in trials if t.state == TrialState.COMPLETE and t.values]
-        if len(complete) < self._n_startup:
+        learned = {t.number: y for t in trials if (y := self._targets(t)) is not None}
+        if len(learned) < self._n_startup or not complete:
+            if self._background is not None and not learned:
+                self._background.warm_up()
             return {}  # warm-up: every parameter comes from the random sampler
         with cpu_threads(1):  # two threads collapse on small shared CPUs
-            self._refit(complete)
+            self._refit(learned, trials)
             ranked = self._ranked_candidates(study, trial, trials, complete)
         for params, topo_hash in ranked[:20]:
             if self._claim(study, trial, topo_hash):
@@ -149,31 +160,72 @@ class PredictorSampler(optuna.samplers.BaseSampler):
         return self._random.sample_independent(study, trial, param_name, param_distribution)
 
     # -- the predictor --------------------------------------------------------------------------
-    def _refit(self, complete: list[FrozenTrial]) -> None:
-        """Fits the predictor on the finished trials, unless none finished since the last fit."""
-        numbers = frozenset(t.number for t in complete)
-        if self._predictor is not None and numbers == self._fitted_on:
+    def _targets(self, t: FrozenTrial) -> list[float] | None:
+        """What a trial teaches the predictor: its predicted objectives' values, or None.
+
+        A pruned trial counts with the values it had reached when stopped (recorded under the
+        objectives' names): a lower bound, and it stopped because it trailed a trial that costs no
+        more. Left out, early stopping would hide most of what a search paid for (in a batched
+        group most members stop early) and keep the random warm-up going until enough finish.
+        """
+        if t.state == TrialState.COMPLETE and t.values:
+            return [t.values[k] for k in self._predicted]
+        if t.state != TrialState.PRUNED:
+            return None
+        values = [t.user_attrs.get(self._objectives[k]) for k in self._predicted]
+        if not all(isinstance(v, int | float) and np.isfinite(v) for v in values):
+            return None
+        return [float(v) for v in values]  # type: ignore[arg-type]
+
+    def _refit(self, learned: dict[int, list[float]], trials: list[FrozenTrial]) -> None:
+        """Fits the predictor on ``learned`` (targets by trial number), unless it was fitted on them.
+
+        With ``background_fit`` the fit runs in a child process while the trials picked now train,
+        and the next pick with new results uses it: each pick's predictor is one trial (or one
+        batched group) behind the observed front it is ranked against. Only the first fit, with
+        nothing to pick from yet, is waited for.
+        """
+        numbers = frozenset(learned)
+        background = self._background
+        if background is None:
+            if self._predictor is None or numbers != self._fitted_on:
+                self._predictor, self._fitted_on = self._fit_now(learned, trials), numbers
             return
+        if numbers in (self._fitted_on, background.pending):
+            return
+        if background.pending is not None:
+            done = background.result()
+            if done is None:  # the child died: fit in this process from now on
+                self._background = None
+                self._predictor, self._fitted_on = self._fit_now(learned, trials), numbers
+                return
+            self._fitted_on, self._predictor = done
+        inputs = self._fit_inputs(learned, trials)
+        if self._predictor is None or inputs is None or not background.submit(numbers, inputs):
+            self._predictor, self._fitted_on = self._fit_now(learned, trials), numbers
+
+    def _fit_now(self, learned: dict[int, list[float]], trials: list[FrozenTrial]) -> Predictor | None:
+        inputs = self._fit_inputs(learned, trials)
+        if inputs is None:
+            return None
+        topologies, targets, names, config, features, feature_names = inputs
+        return fit_predictor(topologies, targets, names, config, features, feature_names)
+
+    def _fit_inputs(self, learned: dict[int, list[float]], trials: list[FrozenTrial]) -> FitInputs | None:
+        """What a fit on ``learned`` reads, one row per topology (a finished trial's before a pruned
+        one's); None when there is nothing to learn."""
         by_hash: dict[str, tuple[Topology, list[float]]] = {}
-        for t in complete:
-            if not self._complete_params(t.params):
+        for t in sorted(trials, key=lambda t: t.state != TrialState.COMPLETE):
+            if t.number not in learned or not self._complete_params(t.params):
                 continue
             topology = self._decode(t.params)
-            by_hash.setdefault(topology.hash, (topology, [t.values[k] for k in self._predicted]))
+            by_hash.setdefault(topology.hash, (topology, learned[t.number]))
         if len(by_hash) < 2 or not self._predicted:
-            self._predictor, self._fitted_on = None, numbers
-            return
+            return None
         topologies, targets = zip(*by_hash.values(), strict=True)
         names = [self._objectives[k] for k in self._predicted]
-        self._predictor = fit_predictor(
-            list(topologies),
-            np.array(targets),
-            names,
-            self._fit_config,
-            features=self._feature_matrix(topologies),
-            feature_names=self._feature_names,
-        )
-        self._fitted_on = numbers
+        features = self._feature_matrix(topologies)
+        return list(topologies), np.array(targets), names, self._fit_config, features, self._feature_names
 
     def _feature_matrix(self, topologies: Sequence[Topology]) -> np.ndarray | None:
         """The graph-level inputs (probe scores) of ``topologies``, computed once per hash."""

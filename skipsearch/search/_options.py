@@ -42,6 +42,7 @@ SAMPLER_OPTIONS: dict[str, dict[str, tuple[type, float | None, float | None]]] =
         "shortlist": _POSITIVE,
         "fit_config": (dict, None, None),
         "features": (list, None, None),
+        "background_fit": _FLAG,
     },
 }
 """Per sampler: option -> (type, minimum, maximum); integers are bounded so no option can ask for

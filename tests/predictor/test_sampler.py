@@ -23,13 +23,17 @@ def _space() -> SearchSpace:
     return SearchSpace(backbone, SpaceConfig(max_span=2, choices=["off", "add", "concat"]))
 
 
-def test_proposes_valid_unseen_params() -> None:
+def _accuracy_and_macs_study() -> tuple[SearchSpace, PredictorSampler, optuna.Study]:
     space = _space()
     dists = {c.param: CategoricalDistribution(c.choices) for c in space.candidates}
     sampler = PredictorSampler(
         space.topology_from_params, dists, ["accuracy", "macs"], n_startup_trials=4, n_candidates=40, fit_config=FAST
     )
-    study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
+    return space, sampler, optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
+
+
+def test_proposes_valid_unseen_params() -> None:
+    space, _, study = _accuracy_and_macs_study()
 
     def objective(trial: optuna.Trial) -> tuple[float, float]:
         topology = space.sample(trial)
@@ -46,19 +50,14 @@ def test_proposes_valid_unseen_params() -> None:
     assert [t.number for t in proposed] == [4, 5, 6]  # the predictor took over after the warm-up
     for t in proposed:
         assert t.system_attrs[CLAIM_ATTR] == t.user_attrs["hash"]
-        assert set(t.params) == set(dists)
-        assert all(t.params[name] in dists[name].choices for name in dists)
+        assert set(t.params) == {c.param for c in space.candidates}
+        assert all(t.params[c.param] in c.choices for c in space.candidates)
 
 
 def test_trials_asked_in_a_row_share_one_fit_and_pool(monkeypatch: pytest.MonkeyPatch) -> None:
     """A batched worker's group: one fit and one pool for K asks, K distinct candidates, each ranked
     beyond the optimistic points of those handed out before it."""
-    space = _space()
-    dists = {c.param: CategoricalDistribution(c.choices) for c in space.candidates}
-    sampler = PredictorSampler(
-        space.topology_from_params, dists, ["accuracy", "macs"], n_startup_trials=4, n_candidates=40, fit_config=FAST
-    )
-    study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
+    space, sampler, study = _accuracy_and_macs_study()
 
     def score(topology: Topology) -> tuple[float, float]:
         active = [e for e in topology.skips if e.active]
@@ -68,7 +67,7 @@ def test_trials_asked_in_a_row_share_one_fit_and_pool(monkeypatch: pytest.Monkey
     draws, fits = [], []
     draw_pool, refit = sampler._draw_pool, sampler._refit
     monkeypatch.setattr(sampler, "_draw_pool", lambda *a: draws.append(1) or draw_pool(*a))
-    monkeypatch.setattr(sampler, "_refit", lambda complete: fits.append(len(complete)) or refit(complete))
+    monkeypatch.setattr(sampler, "_refit", lambda learned, trials: fits.append(len(learned)) or refit(learned, trials))
     group = [study.ask() for _ in range(5)]
     topologies = [space.sample(trial) for trial in group]
     assert len(draws) == 1 and fits == [4] * 5 and sampler._plan is not None
@@ -79,6 +78,28 @@ def test_trials_asked_in_a_row_share_one_fit_and_pool(monkeypatch: pytest.Monkey
         study.tell(trial, score(topology))
     space.sample(study.ask())
     assert len(draws) == 2 and len(sampler._plan.believed) == 1  # a new fit: a new plan
+
+
+def test_pruned_trials_teach_the_predictor_and_count_towards_the_warm_up() -> None:
+    """A pruned trial counts with the values it had reached (its user attributes); one that recorded
+    none teaches nothing."""
+    space, sampler, study = _accuracy_and_macs_study()
+
+    def objective(trial: optuna.Trial) -> tuple[float, float]:
+        topology = space.sample(trial)
+        accuracy, macs = len([e for e in topology.skips if e.kind == "add"]) / 10, float(len(topology.skips))
+        if trial.number in (1, 2):
+            trial.set_user_attr("accuracy", accuracy / 2)  # what it had reached when stopped
+            raise optuna.TrialPruned()
+        if trial.number == 3:
+            raise optuna.TrialPruned()  # stopped before any value: nothing to learn
+        return accuracy, macs
+
+    study.optimize(objective, n_trials=6)
+    assert [t.number for t in study.trials if t.system_attrs.get(CLAIM_ATTR)] == [5]
+    assert sampler._fitted_on == frozenset({0, 1, 2, 4})
+    assert sampler._targets(study.trials[1]) == [study.trials[1].user_attrs["accuracy"]]
+    assert sampler._targets(study.trials[3]) is None
 
 
 def test_enqueued_trials_keep_their_params() -> None:
