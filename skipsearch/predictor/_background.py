@@ -111,12 +111,12 @@ def serve() -> None:
     torch.set_num_threads(1)  # as the sampler's own fits: the same numbers in either process
     while True:
         try:
-            topologies, targets, outputs, config, features, names = pickle.loads(requests.recv_bytes())
+            inputs: FitInputs = pickle.loads(requests.recv_bytes())
         except EOFError:
             return
         reply: tuple[str, Any]
         try:
-            reply = ("ok", fit_predictor(topologies, targets, outputs, config, features=features, feature_names=names))
+            reply = ("ok", fit_predictor(*inputs))
         except Exception as exc:  # reported to the sampler, which fits in its own process instead
             reply = ("error", f"{type(exc).__name__}: {exc}")
         try:

@@ -187,29 +187,21 @@ class PredictorSampler(optuna.samplers.BaseSampler):
         """
         numbers = frozenset(learned)
         background = self._background
-        if background is None:
-            if self._predictor is None or numbers != self._fitted_on:
-                self._predictor, self._fitted_on = self._fit_now(learned, trials), numbers
+        if numbers == self._fitted_on or (background is not None and numbers == background.pending):
             return
-        if numbers in (self._fitted_on, background.pending):
-            return
-        if background.pending is not None:
+        if background is not None and background.pending is not None:
             done = background.result()
             if done is None:  # the child died: fit in this process from now on
-                self._background = None
-                self._predictor, self._fitted_on = self._fit_now(learned, trials), numbers
+                self._background = background = None
+            else:
+                self._fitted_on, self._predictor = done
+        inputs = self._fit_inputs(learned, trials)
+        if background is not None and self._predictor is not None and inputs is not None:
+            if background.submit(numbers, inputs):
                 return
-            self._fitted_on, self._predictor = done
-        inputs = self._fit_inputs(learned, trials)
-        if self._predictor is None or inputs is None or not background.submit(numbers, inputs):
-            self._predictor, self._fitted_on = self._fit_now(learned, trials), numbers
-
-    def _fit_now(self, learned: dict[int, list[float]], trials: list[FrozenTrial]) -> Predictor | None:
-        inputs = self._fit_inputs(learned, trials)
-        if inputs is None:
-            return None
-        topologies, targets, names, config, features, feature_names = inputs
-        return fit_predictor(topologies, targets, names, config, features, feature_names)
+            self._background = None  # the child cannot take it: fit in this process from now on
+        self._predictor = None if inputs is None else fit_predictor(*inputs)
+        self._fitted_on = numbers
 
     def _fit_inputs(self, learned: dict[int, list[float]], trials: list[FrozenTrial]) -> FitInputs | None:
         """What a fit on ``learned`` reads, one row per topology (a finished trial's before a pruned
