@@ -118,6 +118,7 @@ class _Manifest(pydantic.BaseModel):
     train_config: dict[str, Any]
     metrics: dict[str, _Metric]
     files: dict[str, _Sha256]  # type: ignore[valid-type]
+    versions: dict[str, str | None] = {}
 
     @pydantic.field_validator("metrics")
     @classmethod

@@ -165,6 +165,7 @@ def test_a_consistently_rewritten_model_file_shows_in_reproduction(bundle: Path)
         ({"metrics": {"accuracy": "high"}}, ["metrics.accuracy"]),
         ({"metrics": {"accuracy": []}}, ["metrics", "'accuracy' must be a number or null"]),  # found by the fuzz suite
         ({"hash": ["x"]}, ["hash: Input should be a valid string"]),
+        ({"versions": True}, ["versions: Input should be a valid dictionary"]),  # found by the fuzz suite
         ({"train_config": {"epochs": "many"}}, ["train_config.epochs"]),
         # found by the fuzz suite: libgomp aborted the process allocating a pool of 2**31 - 1 threads
         ({"train_config": {"threads": 2**31 - 1}}, ["train_config.threads", "less than or equal to 1024"]),
