@@ -38,7 +38,7 @@ from optuna.trial import FrozenTrial, TrialState
 from skipsearch.nn import cpu_threads
 from skipsearch.predictor._background import BackgroundFit, FitInputs
 from skipsearch.predictor._train import FitConfig, Predictor, fit_predictor
-from skipsearch.results import front_mask, hypervolume
+from skipsearch.results import front_mask, hypervolume_improvements
 from skipsearch.topology import Topology, topology_cost
 
 CLAIM_ATTR = "predictor:hash"
@@ -398,10 +398,7 @@ def _hv_improvements(points: np.ndarray, observed: np.ndarray, directions: list[
     lo, hi = np.minimum(observed.min(0), points.min(0)), np.maximum(observed.max(0), points.max(0))
     span = np.where(hi > lo, hi - lo, 1.0)
     ref = np.array([lo[k] - 0.1 * span[k] if d == "max" else hi[k] + 0.1 * span[k] for k, d in enumerate(directions)])
-    front = observed[front_mask(observed, directions)]
-    ref_point = ref.tolist()
-    base = hypervolume(front, ref_point, directions)
-    return np.array([hypervolume(np.vstack([front, p]), ref_point, directions) - base for p in points])
+    return hypervolume_improvements(points, observed[front_mask(observed, directions)], ref.tolist(), directions)
 
 
 def _standardised_sum(points: np.ndarray, observed: np.ndarray, directions: list[str]) -> np.ndarray:

@@ -15,6 +15,7 @@ from skipsearch.results import (
     evaluations,
     front_mask,
     hypervolume,
+    hypervolume_improvements,
     non_dominated_ranks,
     pareto,
     parse_objectives,
@@ -84,6 +85,30 @@ def test_points_beyond_the_reference_point_add_nothing() -> None:
     front = np.array([[1.0, 1.0], [3.0, 0.5]])
     assert hypervolume(front, [2.0, 2.0], ["min", "min"]) == pytest.approx(1.0)
     assert hypervolume(front, [0.0, 0.0], ["min", "min"]) == 0.0
+
+
+@pytest.mark.parametrize(
+    "directions", [["max", "min"], ["min", "max"], ["min", "min", "max"]], ids=lambda d: "-".join(d)
+)
+@pytest.mark.parametrize("seed", range(4))
+def test_hypervolume_improvements_are_each_points_gain(directions: list[str], seed: int) -> None:
+    """Each point's improvement is what adding it alone adds; dominated, duplicate and out-of-box
+    points (beyond the reference point) add exactly nothing."""
+    rng = np.random.default_rng(seed)
+    values = rng.normal(size=(15, len(directions)))
+    front = values[front_mask(values, directions)]
+    ref = [5.0 if d == "min" else -5.0 for d in directions]
+    points = np.vstack(
+        [rng.normal(size=(40, len(directions))), front[:2], [[9.0 if d == "min" else -9.0 for d in directions]]]
+    )
+    base = hypervolume(front, ref, directions)
+    expected = [hypervolume(np.vstack([front, p]), ref, directions) - base for p in points]
+    got = hypervolume_improvements(points, front, ref, directions)
+    assert got == pytest.approx(expected, abs=1e-9)
+    assert (got[-3:] == 0).all()
+    assert hypervolume_improvements(points[:1], front[:0], ref, directions)[0] == pytest.approx(
+        hypervolume(points[:1], ref, directions)
+    )
 
 
 def test_objectives_parse() -> None:
