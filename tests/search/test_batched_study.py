@@ -83,7 +83,9 @@ def test_batched_workers_in_parallel(tmp_path: Path) -> None:
     assert run_local_workers(url, study.study_name, 2, worker_command(study.study_name)) == 0
     trials = study.get_trials(deepcopy=False)
     states = [t.state for t in trials]
-    assert states.count(TrialState.COMPLETE) == 8 and TrialState.RUNNING not in states
+    # Like Optuna's MaxTrialsCallback the target is at least reached: two workers that read the
+    # last free place at the same moment may both take it (one trial more, never a group more).
+    assert 8 <= states.count(TrialState.COMPLETE) <= 9 and TrialState.RUNNING not in states
     assert len({t.user_attrs["worker"] for t in trials}) == 2
 
 
