@@ -160,58 +160,121 @@ def hypervolume_race(k: int, trials: int, args: argparse.Namespace, folder: Path
     The K run may take up to three times the trials, within the one-at-a-time run's wall time:
     a group gives the sampler feedback K trials at a time, so it may need more trials (each
     cheaper) to find the same front; the race is decided on time.
+
+    A trial's accuracy is one training run's, so a front (and the target) is set by the luckiest
+    runs as much as by the topologies. With ``--race-denoise N`` the race is also run on the
+    topologies' mean validation accuracy over N further training seeds (each completed topology
+    of both runs retrained, as one fused seed sweep): which run first *found* topologies as good.
     """
-    import numpy as np
     from optuna.trial import TrialState
 
-    from skipsearch.results import hypervolume_history
     from skipsearch.search import stored_reference_point
 
     warm_up("mnist1d-deep-skips", args, "cpu")
-    curves: dict[int, list[tuple[float, float]]] = {}
+    completed: dict[int, list[tuple[float, Any]]] = {}
+    """Per K: (seconds from the run's start, trial) of each completed trial, in the order they ended."""
     ended: dict[int, list[float]] = {}
     """Per K: when each trial of the run ended (completed, pruned or failed), in seconds from its start."""
     budget = None
     for batch in (1, k):
-        data = yaml.safe_load((ROOT / "studies" / "mnist1d-deep-skips.yaml").read_text())
-        data.update(name=f"race-k{batch}-seed{seed}", trials=trials if batch == 1 else 3 * trials, seed=seed)
-        data["training"] = {**data.get("training", {}), "threads": args.threads}
-        if args.epochs is not None:
-            data["training"]["epochs"] = args.epochs
-        data["execution"] = {"batch_trials": batch, "threads_per_worker": args.threads}
+        data = race_study(batch, trials, seed, args)
         url = f"sqlite:///{folder / (data['name'] + '.db')}"
         create_study(parse_study_config(data, "mnist1d-deep-skips.yaml"), url)
         study = run_worker(url, data["name"], timeout=budget)
-        ref = stored_reference_point(study)
-        assert ref is not None
+        reference = stored_reference_point(study)
+        assert reference is not None
         run = study.get_trials(deepcopy=False)
-        done = sorted((t for t in run if t.state == TrialState.COMPLETE), key=lambda t: t.datetime_complete)
         start = min(t.datetime_start for t in run if t.datetime_start)
         ended[batch] = sorted((t.datetime_complete - start).total_seconds() for t in run if t.datetime_complete)
-        values = np.array([t.values for t in done], dtype=float).reshape(-1, 2)
-        history = hypervolume_history(values, ["max", "min"], [ref["accuracy"], ref["macs"]])
-        times = [(t.datetime_complete - start).total_seconds() for t in done]
-        curves[batch] = list(zip(times, history.tolist(), strict=True))
+        done = sorted((t for t in run if t.state == TrialState.COMPLETE), key=lambda t: t.datetime_complete)
+        completed[batch] = [((t.datetime_complete - start).total_seconds(), t) for t in done]
         if batch == 1:
             budget = ended[1][-1]
+    ref = [reference["accuracy"], reference["macs"]]
+    out: dict[str, Any] = {"k": k, "seed": seed, "trials": trials, **race_figures(completed, ended, ref, None)}
+    if args.race_denoise:
+        means = seed_mean_accuracies(completed, args.race_denoise, race_study(1, trials, seed, args))
+        out["denoised"] = {"seeds": args.race_denoise, **race_figures(completed, ended, ref, means)}
+    return out
+
+
+def race_study(batch: int, trials: int, seed: int, args: argparse.Namespace) -> dict[str, Any]:
+    data = yaml.safe_load((ROOT / "studies" / "mnist1d-deep-skips.yaml").read_text())
+    data.update(name=f"race-k{batch}-seed{seed}", trials=trials if batch == 1 else 3 * trials, seed=seed)
+    data["training"] = {**data.get("training", {}), "threads": args.threads}
+    if args.epochs is not None:
+        data["training"]["epochs"] = args.epochs
+    data["execution"] = {"batch_trials": batch, "threads_per_worker": args.threads}
+    return data
+
+
+def race_figures(
+    completed: dict[int, list[tuple[float, Any]]],
+    ended: dict[int, list[float]],
+    reference: list[float],
+    accuracy_of: dict[str, float] | None,
+) -> dict[str, Any]:
+    """Hypervolume over time of each run's completed trials (their own accuracy, or ``accuracy_of``
+    their topology's hash) and the seconds and trials each run needed to reach the K = 1 run's final one."""
+    import numpy as np
+
+    from skipsearch.results import hypervolume_history
+
+    curves = {}
+    for batch, done in completed.items():
+        values = np.array(
+            [[t.values[0] if accuracy_of is None else accuracy_of[t.user_attrs["hash"]], t.values[1]] for _, t in done],
+            dtype=float,
+        ).reshape(-1, 2)
+        history = hypervolume_history(values, ["max", "min"], reference)
+        curves[batch] = [(seconds, hv) for (seconds, _), hv in zip(done, history.tolist(), strict=True)]
+    k = max(completed)
     target = curves[1][-1][1]
     reach = {b: next((t for t, hv in c if hv >= target - 1e-12), None) for b, c in curves.items()}
-    ratio = None if reach[k] is None or not reach[k] else round(reach[1] / reach[k], 2)
-    final = {
-        b: {"trials": len(c), "ended": len(ended[b]), "seconds": round(ended[b][-1], 1), "hypervolume": c[-1][1]}
-        for b, c in curves.items()
-    }
-    spent = {b: None if t is None else sum(e <= t for e in ended[b]) for b, t in reach.items()}
     return {
-        "k": k,
-        "seed": seed,
-        "trials": trials,
         "target_hypervolume": target,
         "seconds_to_target": reach,
-        "trials_to_target": spent,
-        "speedup": ratio,
-        "final": final,
+        "trials_to_target": {b: None if t is None else sum(e <= t for e in ended[b]) for b, t in reach.items()},
+        "speedup": None if reach[k] is None or not reach[k] else round(reach[1] / reach[k], 2),
+        "final": {
+            b: {"trials": len(c), "ended": len(ended[b]), "seconds": round(ended[b][-1], 1), "hypervolume": c[-1][1]}
+            for b, c in curves.items()
+        },
     }
+
+
+def seed_mean_accuracies(
+    completed: dict[int, list[tuple[float, Any]]], seeds: int, data: dict[str, Any]
+) -> dict[str, float]:
+    """Each completed topology's mean validation accuracy over ``seeds`` training seeds (10_000 on,
+    apart from the trials' own), the study's training without early stopping, one seed sweep per topology."""
+    from skipsearch.nn import build_model
+    from skipsearch.search import topology_of
+    from skipsearch.tasks import load_task, seed_everything, train_batched
+
+    config = parse_study_config(data, "mnist1d-deep-skips.yaml")
+    task = load_task(config.task.name, seed=config.seed)
+    topologies = {t.user_attrs["hash"]: topology_of(t) for done in completed.values() for _, t in done}
+    means = {}
+    for topo_hash, topology in topologies.items():
+        assert topology is not None
+        sweep = range(10_000, 10_000 + seeds)
+        models = []
+        for seed in sweep:  # initial weights are the seed's too, as for a trial
+            seed_everything(seed)
+            models.append(build_model(topology))
+        results = train_batched(models, task, config.train_config, seeds=sweep, evaluate_test=False)
+        means[topo_hash] = float(sum(r.val_metric for r in results) / seeds)
+    return means
+
+
+def print_race(label: str, race: dict[str, Any], k: int) -> None:
+    reach, spent = race["seconds_to_target"], race["trials_to_target"]
+    print(
+        f"{label}: time to the one-at-a-time run's final hypervolume: K=1 {reach[1]} s, K={k} {reach[k]} s "
+        f"(x{race['speedup']}) after {spent[1]} and {spent[k]} trials (completed, pruned or failed); "
+        f"final: {race['final']}"
+    )
 
 
 def compare(base: dict[str, Any], run: dict[str, Any]) -> dict[str, float | None]:
@@ -239,6 +302,9 @@ def main() -> None:
     parser.add_argument("--only-hypervolume", action="store_true", help="the hypervolume race alone")
     parser.add_argument("--race-seeds", type=int, default=3, help="study seeds the hypervolume race runs")
     parser.add_argument("--race-k", type=int, default=8, help="trials per group in the hypervolume race")
+    parser.add_argument(
+        "--race-denoise", type=int, default=8, help="seeds per topology for the race on mean accuracies (0: off)"
+    )
     args = parser.parse_args()
     if args.quick and args.epochs is None:
         args.epochs = 2
@@ -292,14 +358,14 @@ def main() -> None:
             with tempfile.TemporaryDirectory(prefix="skipsearch-bench-") as tmp:
                 race = hypervolume_race(args.race_k, 24 if args.quick else 40, args, Path(tmp), seed)
             races.append(race)
-            print(
-                f"cpu mnist1d-deep-skips seed {seed}: time to the one-at-a-time run's final hypervolume: K=1 "
-                f"{race['seconds_to_target'][1]} s, K={args.race_k} {race['seconds_to_target'][args.race_k]} s "
-                f"(x{race['speedup']}) after {race['trials_to_target'][1]} and {race['trials_to_target'][args.race_k]} "
-                f"trials (completed, pruned or failed); final: {race['final']}"
-            )
-        ratios = sorted(r["speedup"] or 0.0 for r in races)
-        print(f"hypervolume race: median speed-up x{ratios[len(ratios) // 2]} over {len(races)} seeds ({ratios})")
+            print_race(f"cpu mnist1d-deep-skips seed {seed}", race, args.race_k)
+            if "denoised" in race:
+                print_race(f"  on {args.race_denoise}-seed mean accuracies", race["denoised"], args.race_k)
+        for label, rows in (("", races), (" on mean accuracies", [r["denoised"] for r in races if "denoised" in r])):
+            if rows:
+                ratios = sorted(r["speedup"] or 0.0 for r in rows)
+                median = ratios[len(ratios) // 2]
+                print(f"hypervolume race{label}: median speed-up x{median} over {len(rows)} seeds ({ratios})")
     info["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     for run in runs:
         run["metrics"] = len(run["metrics"])
