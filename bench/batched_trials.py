@@ -32,7 +32,7 @@ from typing import Any
 import torch
 import yaml
 
-from skipsearch.search import create_study, parse_study_config, run_worker
+from skipsearch.search import StudyConfig, create_study, parse_study_config, run_worker
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "batched_trials.json"
@@ -120,9 +120,8 @@ def training_only(name: str, k: int, args: argparse.Namespace, device: str) -> d
     """Training alone, without a study: K models one after the other, then fused, 1 epoch each;
     once for K different topologies of the space (a group's union edges cost compute) and once for
     one topology with K seeds (a seed sweep: nothing wasted)."""
-    from skipsearch.nn import build_model
     from skipsearch.search import SearchSpace
-    from skipsearch.tasks import load_task, seed_everything, train_batched, train_model
+    from skipsearch.tasks import load_task, seeded_model, train_batched, train_model
 
     warm_up(name, args, device)
     config = parse_study_config(study_mapping(name, k, 1, args, device), f"{name}.yaml")
@@ -133,10 +132,7 @@ def training_only(name: str, k: int, args: argparse.Namespace, device: str) -> d
     out: dict[str, Any] = {"study": name, "device": device, "k": k}
     for case, members in (("topologies", topologies), ("seed_sweep", [topologies[0]] * k)):
         seeds = list(range(k)) if case == "seed_sweep" else [0] * k
-        models = []
-        for topology, seed in zip(members, seeds, strict=True):
-            seed_everything(seed)
-            models.append(build_model(topology))
+        models = [seeded_model(topology, seed) for topology, seed in zip(members, seeds, strict=True)]
         alone_n = min(k, 8)  # one after the other: timed on up to 8 and scaled
         start = time.perf_counter()
         for model, seed in zip(models[:alone_n], seeds, strict=False):
@@ -176,11 +172,13 @@ def hypervolume_race(k: int, trials: int, args: argparse.Namespace, folder: Path
     ended: dict[int, list[float]] = {}
     """Per K: when each trial of the run ended (completed, pruned or failed), in seconds from its start."""
     budget = None
-    for batch in (1, k):
-        data = race_study(batch, trials, seed, args)
-        url = f"sqlite:///{folder / (data['name'] + '.db')}"
-        create_study(parse_study_config(data, "mnist1d-deep-skips.yaml"), url)
-        study = run_worker(url, data["name"], timeout=budget)
+    configs = {
+        batch: parse_study_config(race_study(batch, trials, seed, args), "mnist1d-deep-skips.yaml") for batch in (1, k)
+    }
+    for batch, config in configs.items():
+        url = f"sqlite:///{folder / (config.name + '.db')}"
+        create_study(config, url)
+        study = run_worker(url, config.name, timeout=budget)
         reference = stored_reference_point(study)
         assert reference is not None
         run = study.get_trials(deepcopy=False)
@@ -193,7 +191,7 @@ def hypervolume_race(k: int, trials: int, args: argparse.Namespace, folder: Path
     ref = [reference["accuracy"], reference["macs"]]
     out: dict[str, Any] = {"k": k, "seed": seed, "trials": trials, **race_figures(completed, ended, ref, None)}
     if args.race_denoise:
-        means = seed_mean_accuracies(completed, args.race_denoise, race_study(1, trials, seed, args))
+        means = seed_mean_accuracies(completed, args.race_denoise, configs[1])
         out["denoised"] = {"seeds": args.race_denoise, **race_figures(completed, ended, ref, means)}
     return out
 
@@ -244,25 +242,20 @@ def race_figures(
 
 
 def seed_mean_accuracies(
-    completed: dict[int, list[tuple[float, Any]]], seeds: int, data: dict[str, Any]
+    completed: dict[int, list[tuple[float, Any]]], seeds: int, config: StudyConfig
 ) -> dict[str, float]:
     """Each completed topology's mean validation accuracy over ``seeds`` training seeds (10_000 on,
     apart from the trials' own), the study's training without early stopping, one seed sweep per topology."""
-    from skipsearch.nn import build_model
     from skipsearch.search import topology_of
-    from skipsearch.tasks import load_task, seed_everything, train_batched
+    from skipsearch.tasks import seeded_model, train_batched
 
-    config = parse_study_config(data, "mnist1d-deep-skips.yaml")
-    task = load_task(config.task.name, seed=config.seed)
+    task = config.task.load(config.seed)
     topologies = {t.user_attrs["hash"]: topology_of(t) for done in completed.values() for _, t in done}
     means = {}
     for topo_hash, topology in topologies.items():
         assert topology is not None
         sweep = range(10_000, 10_000 + seeds)
-        models = []
-        for seed in sweep:  # initial weights are the seed's too, as for a trial
-            seed_everything(seed)
-            models.append(build_model(topology))
+        models = [seeded_model(topology, seed) for seed in sweep]  # initial weights from the seed, as a trial's
         results = train_batched(models, task, config.train_config, seeds=sweep, evaluate_test=False)
         means[topo_hash] = float(sum(r.val_metric for r in results) / seeds)
     return means

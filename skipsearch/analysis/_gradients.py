@@ -16,7 +16,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from skipsearch.nn import build_model, cpu_threads, model_topology
+from skipsearch.nn import cpu_threads, model_topology
 from skipsearch.tasks import (
     DEFAULT_BATCH,
     TaskData,
@@ -25,7 +25,7 @@ from skipsearch.tasks import (
     flow_ratio,
     flow_status,
     gradient_norms,
-    seed_everything,
+    seeded_model,
     train_model,
 )
 from skipsearch.topology import Topology
@@ -77,8 +77,7 @@ def gradient_flow(
 ) -> list[GradientFlow]:
     """Gradient flow of ``topology`` at initialisation (weights from ``seed``) and, when ``train``
     is given, again after training with those settings on ``data``: one or two results."""
-    seed_everything(seed)
-    model = build_model(topology)
+    model = seeded_model(topology, seed)
     x, y = analysis_batch(data, topology, batch_size)
     with cpu_threads(train.threads if train is not None else None):
         out = [measure_flow(model, x, y, "init")]

@@ -286,16 +286,14 @@ def _topology_section(
 
 
 def _analysis_section(page: _Page, config: Any, best: Topology, backbone: Topology, samples: int) -> None:
-    from skipsearch.nn import build_model
-    from skipsearch.tasks import load_task, seed_everything
+    from skipsearch.tasks import load_task, seeded_model
 
     data = load_task(config.task.name, seed=config.seed, **config.task.options)
     flows: list[GradientFlow] = []
     paths: list[PathGradients] = []
     for topo in (best, backbone):
         flows.append(gradient_flow(topo, data, seed=config.seed)[0])
-        seed_everything(config.seed)
-        model = build_model(topo)
+        model = seeded_model(topo, config.seed)
         x, y = analysis_batch(data, topo, 128)
         paths.append(path_gradients(model, x, y, samples=samples, seed=config.seed))
     page.add("<h2>Why it wins: gradient flow</h2>")

@@ -208,8 +208,8 @@ def paths(
     """Path-length distribution; with a task, also the gradient each path length carries and the
     effective depth (Veit et al. 2016)."""
     from skipsearch.analysis import analysis_batch, path_gradients
-    from skipsearch.nn import build_model, cpu_threads
-    from skipsearch.tasks import seed_everything, train_model
+    from skipsearch.nn import cpu_threads
+    from skipsearch.tasks import seeded_model, train_model
     from skipsearch.topology import graph_metrics
 
     target = _resolve(topology, task, storage, study, trial, epochs or None, seed, need_task=False)
@@ -219,8 +219,7 @@ def paths(
     for label, topo in target.topologies:
         info: dict[str, Any] = {"label": label, "topology": topo.name, "metrics": graph_metrics(topo).to_dict()}
         if data is not None:
-            seed_everything(target.seed)
-            model = build_model(topo)
+            model = seeded_model(topo, target.seed)
             if epochs:
                 train_model(
                     model, data, recipe.train_config.updated(device="cpu"), seed=recipe.seed, evaluate_test=False
@@ -273,16 +272,15 @@ def lesion(
     """Train, then delete each block (and skip edge) at test time and report the metric drop on the
     test split (Veit et al. 2016)."""
     from skipsearch.analysis import lesion_study
-    from skipsearch.nn import build_model, cpu_threads
-    from skipsearch.tasks import reshape_for, seed_everything, train_model
+    from skipsearch.nn import cpu_threads
+    from skipsearch.tasks import reshape_for, seeded_model, train_model
 
     target = _resolve(topology, task, storage, study, trial, epochs, seed)
     recipe = target.recipe
     data = recipe.load_data()
     results = []
     for label, topo in target.topologies:
-        seed_everything(recipe.seed)
-        model = build_model(topo)
+        model = seeded_model(topo, recipe.seed)
         trained = train_model(
             model, data, recipe.train_config.updated(device="cpu"), seed=recipe.seed, evaluate_test=False
         )

@@ -113,15 +113,14 @@ def _parse_seeds(text: str) -> list[int]:
 
 def _train_together(runs: list[tuple[Any, int]], data: Any, config: Any) -> list[dict[str, Any]]:
     """Trains every ``(topology, seed)`` of ``runs`` fused and returns what ``train --json`` prints for each."""
-    from skipsearch.nn import build_model, model_cost
-    from skipsearch.tasks import reshape_for, seed_everything, train_batched
+    from skipsearch.nn import model_cost
+    from skipsearch.tasks import reshape_for, seeded_model, train_batched
 
     start = time.perf_counter()
     models, costs = [], []
     for topo, seed in runs:
         reshape_for(data, topo.input_shape)  # data that does not fit fails before any work
-        seed_everything(seed)
-        models.append(build_model(topo))
+        models.append(seeded_model(topo, seed))
         costs.append(model_cost(models[-1], topo.input_shape, latency=False))
     results = train_batched(models, data, config, seeds=[s for _, s in runs])
     wall = time.perf_counter() - start

@@ -20,8 +20,7 @@ from skipsearch.errors import FieldError, UserError
 from skipsearch.export._onnx import write_onnx, write_torchscript
 from skipsearch.export._paths import OutputDir, resolve_output, slug
 from skipsearch.export._pytorch import check_source, pytorch_class_name, pytorch_source
-from skipsearch.nn import build_model
-from skipsearch.tasks import Recipe, check_run, check_task_size, seed_everything, training_metrics
+from skipsearch.tasks import Recipe, check_run, check_task_size, seeded_model, training_metrics
 from skipsearch.topology import Topology, check_topology, write_graphml
 
 FORMATS = ("json", "graphml", "pytorch", "torchscript", "onnx", "weights", "bundle")
@@ -89,8 +88,7 @@ def export_topology(
 
 def export_model(topology: Topology, seed: int, state_dict: dict[str, torch.Tensor] | None = None) -> fx.GraphModule:
     """The built model in eval mode: initial weights from ``seed``, or ``state_dict``'s."""
-    seed_everything(seed)
-    model = build_model(topology)
+    model = seeded_model(topology, seed)
     if state_dict is not None:
         try:
             model.load_state_dict(state_dict, strict=True)

@@ -26,13 +26,12 @@ import optuna
 from optuna.storages._heartbeat import BaseHeartbeat, is_heartbeat_enabled
 from optuna.trial import FrozenTrial, TrialState
 
-from skipsearch.nn import build_model
 from skipsearch.search._artifacts import TopologyArtifacts
 from skipsearch.search._early_stopping import share_peers
 from skipsearch.search._objective import Objective, TrialFailed, metric_attrs
 from skipsearch.search._storage import is_connection_error
 from skipsearch.search._worker import WORKER_ATTR, Shutdown, TrackedObjective, worker_id
-from skipsearch.tasks import TrainResult, resolve_device, seed_everything, train_model
+from skipsearch.tasks import TrainResult, resolve_device, seeded_model, train_model
 from skipsearch.tasks._batched import auto_batch_size, train_batched
 from skipsearch.topology import Topology
 
@@ -315,8 +314,7 @@ class BatchedRunner:
             for m in todo:
                 try:
                     assert m.topology is not None
-                    seed_everything(seed)
-                    m.model = build_model(m.topology)
+                    m.model = seeded_model(m.topology, seed)
                     results.append(train_model(m.model, obj.data, obj.train_config, seed=seed, should_stop=m.stopper))
                 except Exception as one:
                     if is_connection_error(one):

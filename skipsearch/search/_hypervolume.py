@@ -68,9 +68,8 @@ def _probe_reference(config: StudyConfig, space: Any | None, name: str, directio
 
     import torch
 
-    from skipsearch.nn import build_model
     from skipsearch.search._space import SearchSpace
-    from skipsearch.tasks import compute_probes, probe_batch, seed_everything
+    from skipsearch.tasks import compute_probes, probe_batch, seeded_model
 
     space = space or SearchSpace(config.backbone.build(), config.space)
     topologies = [space.backbone, *space.random_topologies(PROBE_SAMPLE - 1, seed=config.seed)]
@@ -78,8 +77,7 @@ def _probe_reference(config: StudyConfig, space: Any | None, name: str, directio
     scores = []
     with torch.random.fork_rng(devices=[]):
         for topology in topologies:
-            seed_everything(config.seed)
-            value = compute_probes(build_model(topology), x, y, [name])[name]
+            value = compute_probes(seeded_model(topology, config.seed), x, y, [name])[name]
             if value is not None and math.isfinite(value):
                 scores.append(value)
     if not scores:

@@ -16,7 +16,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from skipsearch import metrics as schema
 from skipsearch.errors import UserError
-from skipsearch.nn import build_model, cpu_threads, model_cost, model_device, model_topology
+from skipsearch.nn import cpu_threads, model_cost, model_device, model_topology
 from skipsearch.search._config import StudyConfig
 from skipsearch.search._early_stopping import FinishedTrial, ParetoEarlyStopper
 from skipsearch.search._limits import check_trial_topology
@@ -34,7 +34,7 @@ from skipsearch.tasks import (
     gradient_norms,
     load_task,
     probe_batch,
-    seed_everything,
+    seeded_model,
     train_model,
     training_metrics,
 )
@@ -161,8 +161,7 @@ class Objective:
         except UserError as exc:
             trial.set_user_attr("failure_reason", str(exc))
             raise TrialFailed(str(exc)) from None
-        seed_everything(self.config.seed)
-        model = build_model(topology)
+        model = seeded_model(topology, self.config.seed)
         costs = model_cost(model, topology.input_shape).to_dict()
         for key, value in costs.items():
             trial.set_user_attr(key, value)

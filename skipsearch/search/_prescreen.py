@@ -22,8 +22,8 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 from skipsearch import metrics as schema
-from skipsearch.nn import build_model, cpu_threads
-from skipsearch.tasks import compute_probes, probe_batch, seed_everything
+from skipsearch.nn import cpu_threads
+from skipsearch.tasks import compute_probes, probe_batch, seeded_model
 from skipsearch.topology import Topology
 
 PRESCREEN_ATTR = "prescreen"
@@ -131,8 +131,7 @@ def probes_scorer(
             cached.append(batch())
         x, y = cached[0]
         with torch.random.fork_rng(devices=[]), cpu_threads(threads):
-            seed_everything(seed)
-            return compute_probes(build_model(topology), x, y, list(names))
+            return compute_probes(seeded_model(topology, seed), x, y, list(names))
 
     return score
 

@@ -42,6 +42,7 @@ from skipsearch.tasks._train import (
     observe_epochs,
     resolve_device,
     seed_everything,
+    seeded_model,
     train_model,
     train_topology,
 )
@@ -98,6 +99,7 @@ __all__ = [
     "reshape_for",
     "resolve_device",
     "seed_everything",
+    "seeded_model",
     "task_from_arrays",
     "task_loss",
     "train_batched",

@@ -78,6 +78,13 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def seeded_model(topology: Topology, seed: int) -> fx.GraphModule:
+    """``topology``'s model with the initial weights of ``seed``: every global generator is seeded
+    first (:func:`seed_everything`), as a trial of that seed builds it."""
+    seed_everything(seed)
+    return build_model(topology)
+
+
 @dataclass(frozen=True)
 class TopologyRun:
     """A topology trained from its seed: the trained model, its cost, the training's result."""
@@ -93,8 +100,7 @@ def train_topology(topology: Topology, data: TaskData, config: TrainConfig, *, s
     topology's input fails before any work. The cost has no latency: a training run's figures are
     accuracy and size."""
     reshape_for(data, topology.input_shape)
-    seed_everything(seed)
-    model = build_model(topology)
+    model = seeded_model(topology, seed)
     cost = model_cost(model, topology.input_shape, latency=False)
     return TopologyRun(model, cost, train_model(model, data, config, seed=seed))
 
