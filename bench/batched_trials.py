@@ -261,6 +261,15 @@ def seed_mean_accuracies(
     return means
 
 
+def median_with_interval(ratios: list[float], draws: int = 10_000) -> tuple[float, float, float]:
+    """The median of ``ratios`` and a 95% percentile-bootstrap interval for it (seeds resampled)."""
+    import numpy as np
+
+    samples = np.random.default_rng(0).choice(ratios, size=(draws, len(ratios)), replace=True)
+    low, high = np.percentile(np.median(samples, axis=1), [2.5, 97.5])
+    return float(np.median(ratios)), float(low), float(high)
+
+
 def print_race(label: str, race: dict[str, Any], k: int) -> None:
     reach, spent = race["seconds_to_target"], race["trials_to_target"]
     print(
@@ -346,6 +355,7 @@ def main() -> None:
                     f"{row['seed_sweep']['speedup']:.2f}x for a seed sweep  load {os.getloadavg()[0]:.2f}"
                 )
     races = []
+    race_medians: dict[str, dict[str, Any]] = {}
     if args.hypervolume:
         for seed in range(args.race_seeds):
             with tempfile.TemporaryDirectory(prefix="skipsearch-bench-") as tmp:
@@ -357,8 +367,12 @@ def main() -> None:
         for label, rows in (("", races), (" on mean accuracies", [r["denoised"] for r in races if "denoised" in r])):
             if rows:
                 ratios = sorted(r["speedup"] or 0.0 for r in rows)
-                median = ratios[len(ratios) // 2]
-                print(f"hypervolume race{label}: median speed-up x{median} over {len(rows)} seeds ({ratios})")
+                median, low, high = median_with_interval(ratios)
+                race_medians[label.strip() or "own accuracies"] = {"median": median, "interval_95": [low, high]}
+                print(
+                    f"hypervolume race{label}: median speed-up x{median:.2f} over {len(rows)} seeds "
+                    f"(95% bootstrap interval {low:.2f} to {high:.2f}; never counts as 0; {ratios})"
+                )
     info["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     for run in runs:
         run["metrics"] = len(run["metrics"])
@@ -368,7 +382,14 @@ def main() -> None:
     elif args.sampler == "study":
         out = RESULTS.with_name("batched_trials_study.json")
     out.parent.mkdir(parents=True, exist_ok=True)
-    result = {"machine": info, "args": vars(args), "runs": runs, "training": training, "hypervolume_race": races}
+    result = {
+        "machine": info,
+        "args": vars(args),
+        "runs": runs,
+        "training": training,
+        "hypervolume_race": races,
+        "race_medians": race_medians,
+    }
     out.write_text(json.dumps(result, indent=2))
     print(f"wrote {out.relative_to(ROOT)}")
     # The random sampler asks the same topologies whatever K; the studies' samplers do not.
